@@ -1,0 +1,3 @@
+from swissai.cli.main import run
+
+run()

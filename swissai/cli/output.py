@@ -1,0 +1,42 @@
+"""Shared output helpers: one machine document on stdout, artifacts to files, hints to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from swissai.errors import InputError
+
+MACHINE_FORMATS = ("json", "yaml")
+
+
+def to_document(model: BaseModel, fmt: str) -> str:
+    data: Any = model.model_dump(mode="json")
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    import yaml
+
+    return str(yaml.safe_dump(data, sort_keys=False, width=100))
+
+
+def write_artifact(path: Path, model: BaseModel) -> None:
+    """Write atomically (temp file + rename): an interrupted write never leaves half a file."""
+    fmt = "json" if path.suffix == ".json" else "yaml"
+    text = to_document(model, fmt)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: {exc.strerror}", hint="check the --out path"
+        ) from exc
+
+
+def note(message: str) -> None:
+    sys.stderr.write(message + "\n")

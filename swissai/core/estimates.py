@@ -1,0 +1,111 @@
+"""Roofline estimates of decode speed, time to first token and load time (docs/sizing.md).
+
+These are estimates from datasheet figures, labelled as such in every output:
+
+    decode step (batch B)  = max(bytes read per step / (HBM bandwidth x eta_mem),
+                                 2 x active params x B / (peak FLOP/s x eta_compute))
+                             + step overhead + layers x per-layer TP all-reduce latency
+    bytes read per step    = non-expert weights + experts touched by B tokens + KV read
+    experts touched        = E x (1 - (1 - k/E)^B) per MoE layer (uniform routing)
+    TTFT(prompt P)         = max(2 x active params x P / (peak FLOP/s x eta_compute),
+                                 all weights / (HBM bandwidth x eta_mem))
+                             + one decode step + request overhead (HTTP, tokenisation, scheduling)
+
+eta_mem = 0.7 and eta_compute = 0.5 are typical achieved fractions of the datasheet peaks for
+serving kernels (vLLM's decode kernels reach 60-80 % of HBM bandwidth; prefill GEMMs 40-60 %
+MFU); tensor-parallel communication is not modelled, so TP > 1 estimates are optimistic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swissai.core.sizing import Layout, Sizing
+from swissai.core.weights import checkpoint_bytes
+from swissai.models.gpu import GpuSpec
+from swissai.models.model import ModelSpec
+
+ETA_MEMORY = 0.7
+ETA_COMPUTE = 0.5
+REFERENCE_CONTEXT_TOKENS = 2048  # average context of a sequence during decode
+REFERENCE_PROMPT_TOKENS = 1024  # prompt length for TTFT
+MODEL_READ_GB_S = 2.0  # model volume read bandwidth per pod (PVC / local NVMe), GB/s
+ENGINE_INIT_S = 90.0  # profiling, torch.compile and CUDA-graph capture (vLLM logs: 60-120 s)
+STEP_OVERHEAD_S = 0.002  # scheduler, sampling and kernel launches per decode step (estimate)
+ALLREDUCE_S = 8e-6  # one NVLink all-reduce of a decode batch's hidden states (estimate)
+REQUEST_OVERHEAD_S = 0.020  # HTTP, tokenisation and scheduling of one request (estimate)
+
+
+@dataclass(frozen=True)
+class Estimates:
+    decode_tokens_per_s_per_replica: float
+    decode_tokens_per_s_per_sequence: float
+    ttft_ms_p50: float
+    prefill_tokens_per_s_per_replica: float
+    load_time_s: float
+    reference_batch: int
+    basis: str
+
+
+def _peak_tflops(gpu: GpuSpec, model: ModelSpec) -> float:
+    """Dense FLOP/s the matmuls run at: fp8 models on fp8 tensor cores where present; MXFP4
+    experts compute in bf16 on Hopper/Ampere (weight-only), so bf16."""
+    bf16 = gpu.bf16_dense_tflops or (gpu.fp8_dense_tflops or 100.0) / 2
+    if model.quantization.method.startswith("fp8") and gpu.fp8_dense_tflops:
+        return gpu.fp8_dense_tflops
+    return bf16
+
+
+def estimate(
+    model: ModelSpec, gpu: GpuSpec, layout: Layout, sizing: Sizing, max_num_seqs: int
+) -> Estimates:
+    ranks = layout.tp * layout.pp
+    bw = gpu.memory_bandwidth_gb_s * 1e9 * ETA_MEMORY * ranks
+    flops = _peak_tflops(gpu, model) * 1e12 * ETA_COMPUTE * ranks
+    active_flops_per_token = 2.0 * model.params_active
+    weights_total = sizing.weights_gib * 2**30 * ranks / max(1, layout.dp)
+
+    def step_seconds(batch: int) -> float:
+        read = weights_total
+        moe = model.moe
+        if moe is not None:
+            # Expert weights are read only for experts some token in the batch routes to.
+            expert_fraction = 1.0 - (1.0 - moe.experts_per_token / moe.num_experts) ** batch
+            share = _expert_share(model)
+            read = weights_total * (1 - share) + weights_total * share * expert_fraction
+        kv_per_token_all_ranks = sizing.geometry.bytes_per_token * layout.tp
+        read += batch * REFERENCE_CONTEXT_TOKENS * kv_per_token_all_ranks
+        # two all-reduces per layer (attention out, MLP out) when TP > 1
+        comm = 2 * model.num_layers * ALLREDUCE_S if layout.tp > 1 else 0.0
+        return max(read / bw, active_flops_per_token * batch / flops) + STEP_OVERHEAD_S + comm
+
+    batch = max(1, min(int(sizing.max_concurrency), max_num_seqs))
+    single = 1.0 / step_seconds(1)
+    replica = batch / step_seconds(batch) * (layout.dp if layout.dp > 1 else 1)
+    prefill_s = max(active_flops_per_token * REFERENCE_PROMPT_TOKENS / flops, weights_total / bw)
+    ttft_ms = (prefill_s + step_seconds(1) + REQUEST_OVERHEAD_S) * 1000.0
+    load = checkpoint_bytes(model) / (MODEL_READ_GB_S * 1e9) + ENGINE_INIT_S
+    return Estimates(
+        decode_tokens_per_s_per_replica=round(replica, 1),
+        decode_tokens_per_s_per_sequence=round(single, 1),
+        ttft_ms_p50=round(ttft_ms, 1),
+        prefill_tokens_per_s_per_replica=round(flops / active_flops_per_token, 0),
+        load_time_s=round(load, 0),
+        reference_batch=batch,
+        basis=(
+            f"roofline estimate: HBM {gpu.memory_bandwidth_gb_s:.0f} GB/s x {ETA_MEMORY}, "
+            f"{_peak_tflops(gpu, model):.0f} TFLOP/s x {ETA_COMPUTE} per GPU, batch {batch}, "
+            f"{REFERENCE_CONTEXT_TOKENS}-token context, {REFERENCE_PROMPT_TOKENS}-token prompt; "
+            "TP communication not modelled"
+        ),
+    )
+
+
+def _expert_share(model: ModelSpec) -> float:
+    """Fraction of parameters that are routed experts."""
+    moe = model.moe
+    if moe is None:
+        return 0.0
+    per_expert = 3 * model.hidden_size * moe.moe_intermediate_size
+    routed = (model.num_layers - moe.first_dense_layers) * moe.num_experts * per_expert
+    return min(1.0, routed / model.params_total)

@@ -1,0 +1,571 @@
+"""The planner: model + GPUs + workload -> ServePlan, or an honest "does not fit".
+
+Search: every layout vLLM can run (parallelism.py) is sized as vLLM of the target version
+would size it (sizing.py). A layout must fit in memory; among those that do, single-node
+replicas beat multi-node ones, tensor parallelism inside an NVLink domain beats TP over PCIe,
+then the layout serving the most concurrent max_model_len requests wins (capped at
+--concurrency when given), then the one with the higher estimated throughput.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from swissai.core.estimates import Estimates, estimate
+from swissai.core.kernels import attention_backend, moe_kernel_env, select_moe_kernel
+from swissai.core.parallelism import Placement, candidate_layouts, layout_problem, place
+from swissai.core.sizing import Layout, Limits, Sizing, size_memory
+from swissai.core.vllm_args import OFFLINE_ENV, serve_args
+from swissai.core.vllm_versions import (
+    DEFAULT_VLLM_VERSION,
+    Version,
+    VllmBehaviour,
+    behaviour_for,
+    format_version,
+)
+from swissai.errors import InputError
+from swissai.models.gpu import GpuSpec, Hardware
+from swissai.models.model import ModelSpec
+from swissai.models.plan import (
+    LayoutOption,
+    PlanEstimates,
+    PlanGpu,
+    PlanHardware,
+    PlanKvCache,
+    PlanLayout,
+    PlanLimits,
+    PlanMemory,
+    PlanModel,
+    PlanVllm,
+    ServePlan,
+)
+
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM CacheConfig default
+DEFAULT_BLOCK_SIZE = 16  # CacheConfig.DEFAULT_BLOCK_SIZE on CUDA
+MLA_BLOCK_SIZE = 64  # FlashMLA / FlashInfer-MLA force 64
+VALID_BLOCK_SIZES = (1, 8, 16, 32, 64, 128, 256)
+FREE_MEMORY_MARGIN = 0.01  # utilization left unused when other processes hold memory
+SUGGESTION_UTILIZATIONS = (0.92, 0.95)  # the recipe's ceiling for Hopper TP1/TP2 is 0.95
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Everything `swissai plan` was asked; None = what vLLM of that version would do."""
+
+    model: ModelSpec
+    hardware: Hardware
+    vllm_version: str = DEFAULT_VLLM_VERSION
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    expert_parallel: bool | None = None
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    kv_cache_dtype: str = "auto"
+    block_size: int | None = None
+    moe_backend: str = "auto"
+    concurrency: int | None = None
+
+    @property
+    def layout_forced(self) -> bool:
+        return self.tp is not None or self.pp is not None or self.dp is not None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    layout: Layout
+    placement: Placement | None
+    sizing: Sizing | None
+    feasible: bool
+    served_concurrency: float
+    reason: str
+    throughput: float = 0.0
+
+
+def batch_defaults(gpu: GpuSpec, behaviour: VllmBehaviour) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks
+    (arg_utils.py `_set_default_args` / `get_batch_defaults`, research note §8)."""
+    memory = gpu.memory_total_gib
+    if behaviour.has_160gib_batch_tier and memory >= 160:
+        return 16384, 1024
+    if memory >= 70 and "a100" not in gpu.name.lower():
+        return 8192, 1024
+    return 2048, 256
+
+
+def _validate(req: PlanRequest) -> None:
+    model = req.model
+    if req.gpu_memory_utilization is not None and not 0 < req.gpu_memory_utilization <= 1:
+        raise InputError(
+            f"--gpu-memory-utilization {req.gpu_memory_utilization} must be in (0, 1]",
+            hint="vLLM takes a fraction of total GPU memory, e.g. 0.9",
+        )
+    if req.max_model_len is not None:
+        if req.max_model_len < 1:
+            raise InputError("--max-model-len must be at least 1")
+        if req.max_model_len > model.max_position_embeddings:
+            raise InputError(
+                f"--max-model-len {req.max_model_len} exceeds {model.id}'s "
+                f"max_position_embeddings {model.max_position_embeddings}",
+                hint=f"vLLM refuses this; use at most {model.max_position_embeddings}",
+            )
+    if req.block_size is not None and req.block_size not in VALID_BLOCK_SIZES:
+        raise InputError(
+            f"--block-size {req.block_size} is not one vLLM accepts",
+            hint="choose one of " + ", ".join(map(str, VALID_BLOCK_SIZES)),
+        )
+    for flag, value in (
+        ("--max-num-seqs", req.max_num_seqs),
+        ("--max-num-batched-tokens", req.max_num_batched_tokens),
+        ("--concurrency", req.concurrency),
+        ("--tp", req.tp),
+        ("--pp", req.pp),
+        ("--dp", req.dp),
+    ):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
+    if req.kv_cache_dtype not in ("auto", "fp8"):
+        raise InputError(f"--kv-cache-dtype {req.kv_cache_dtype}: use auto or fp8")
+    if req.moe_backend not in ("auto", "triton", "marlin", "flashinfer"):
+        raise InputError(f"--moe-backend {req.moe_backend}: use auto, triton, marlin or flashinfer")
+
+
+def _limits(req: PlanRequest, gpu: GpuSpec, behaviour: VllmBehaviour, util: float) -> Limits:
+    mnbt_default, seqs_default = batch_defaults(gpu, behaviour)
+    mnbt = req.max_num_batched_tokens or mnbt_default
+    seqs = req.max_num_seqs or seqs_default
+    if req.max_num_batched_tokens is not None and mnbt < seqs:
+        if req.max_num_seqs is not None:
+            raise InputError(
+                f"--max-num-batched-tokens {mnbt} is below --max-num-seqs {seqs}",
+                hint="vLLM requires max_num_batched_tokens >= max_num_seqs",
+            )
+        seqs = mnbt
+    block = req.block_size or (
+        MLA_BLOCK_SIZE if req.model.attention == "mla" else DEFAULT_BLOCK_SIZE
+    )
+    return Limits(
+        max_model_len=req.max_model_len or req.model.max_position_embeddings,
+        max_num_seqs=seqs,
+        max_num_batched_tokens=mnbt,
+        gpu_memory_utilization=util,
+        block_size=block,
+        kv_cache_dtype=req.kv_cache_dtype,
+    )
+
+
+def _evaluate(
+    req: PlanRequest,
+    gpu: GpuSpec,
+    count: int,
+    nodes: int,
+    nvlink: int,
+    behaviour: VllmBehaviour,
+    limits: Limits,
+    kernel: str | None,
+    layout: Layout,
+) -> Evaluation:
+    problem = layout_problem(req.model, layout)
+    if problem:
+        return Evaluation(layout, None, None, False, 0.0, problem)
+    placement, why = place(layout, total_gpus=count, nodes=nodes, nvlink_domain=nvlink)
+    if placement is None:
+        return Evaluation(layout, None, None, False, 0.0, why or "cannot be placed")
+    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe")
+    served = sizing.max_concurrency * layout.dp * placement.replicas
+    if sizing.kv_cache_gib <= 0:
+        reason = (
+            f"no room for the KV cache ({sizing.kv_cache_gib:.2f} GiB after weights "
+            f"{sizing.weights_gib:.2f}, activations {sizing.activation_peak_gib:.2f}, "
+            f"non-torch {sizing.non_torch_gib:.2f}"
+            + (f", CUDA graphs {sizing.cuda_graphs_gib:.2f}" if sizing.cuda_graphs_deducted else "")
+            + " GiB)"
+        )
+    elif sizing.max_concurrency < 1:
+        reason = (
+            f"KV cache {sizing.kv_cache_gib:.2f} GiB holds {sizing.max_concurrency:.2f} of one "
+            f"{limits.max_model_len}-token request"
+        )
+    elif sizing.headroom_gib < 0:
+        reason = (
+            f"CUDA graphs ({sizing.cuda_graphs_gib:.2f} GiB) and the CUDA context do not fit in "
+            f"the {sizing.total_gib - sizing.budget_gib:.2f} GiB left outside the budget "
+            "(out of memory at graph capture)"
+        )
+    else:
+        reason = (
+            f"fits: KV {sizing.kv_cache_gib:.2f} GiB/GPU, {sizing.max_concurrency:.2f} requests "
+            f"of {limits.max_model_len} tokens per replica, x{placement.replicas * layout.dp}"
+        )
+    feasible = sizing.feasible_memory
+    throughput = 0.0
+    if feasible:
+        est = estimate(req.model, gpu, layout, sizing, limits.max_num_seqs)
+        throughput = est.decode_tokens_per_s_per_replica * placement.replicas
+    return Evaluation(
+        layout, placement, sizing, feasible, served if feasible else 0.0, reason, throughput
+    )
+
+
+def _score(ev: Evaluation, target: int | None) -> tuple[float, ...]:
+    p = ev.placement
+    served = ev.served_concurrency if target is None else min(ev.served_concurrency, target)
+    return (
+        1.0 if ev.feasible else 0.0,
+        1.0 if p is not None and p.nodes_per_replica == 1 else 0.0,
+        1.0 if p is not None and p.tp_within_nvlink else 0.0,
+        round(served, 6),
+        ev.throughput,
+        # among infeasible layouts, the one closest to fitting is the best starting point
+        ev.sizing.kv_cache_gib if ev.sizing else float("-inf"),
+    )
+
+
+def _describe(layout: Layout) -> str:
+    text = f"TP{layout.tp}"
+    if layout.pp > 1:
+        text += f" x PP{layout.pp}"
+    if layout.dp > 1:
+        text += f" x DP{layout.dp}"
+    if layout.expert_parallel:
+        text += " +EP"
+    return text
+
+
+def make_plan(req: PlanRequest) -> ServePlan:
+    """Plan `req`; raises InputError for impossible requests, returns feasible=False otherwise."""
+    _validate(req)
+    version, behaviour = behaviour_for(req.vllm_version)
+    hardware = req.hardware
+    group = max(hardware.groups, key=lambda g: (g.count * g.gpu.memory_total_gib, g.count))
+    gpu, count = group.gpu, group.count
+    nodes = hardware.nodes if count % hardware.nodes == 0 else 1
+    nvlink = hardware.nvlink_domain_size or gpu.nvlink_domain_size
+    kernel = select_moe_kernel(req.model, gpu, behaviour, req.moe_backend)
+    warnings: list[str] = []
+    reasons: list[str] = []
+    if len(hardware.groups) > 1:
+        others = ", ".join(f"{g.count}x{g.gpu.id}" for g in hardware.groups if g is not group)
+        reasons.append(
+            f"mixed GPUs: planning on {count}x{gpu.id}; vLLM needs identical GPUs in one "
+            f"replica, {others} left unused"
+        )
+
+    # Utilization: vLLM refuses to start when free memory < total x utilization, so memory
+    # held by other processes caps it.
+    free_fraction = (gpu.memory_total_gib - hardware.memory_used_gib_max) / gpu.memory_total_gib
+    util = req.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION
+    if hardware.memory_used_gib_max > 0 and util > free_fraction:
+        if req.gpu_memory_utilization is None:
+            util = max(0.05, round(free_fraction - FREE_MEMORY_MARGIN, 2))
+            reasons.append(
+                f"other processes hold {hardware.memory_used_gib_max:.1f} GiB on a GPU: "
+                f"gpu_memory_utilization lowered to {util} (vLLM needs free >= total x utilization)"
+            )
+        else:
+            warnings.append(
+                f"other processes hold {hardware.memory_used_gib_max:.1f} GiB on a GPU; vLLM "
+                f"will refuse to start with utilization {util} (free {free_fraction:.2f} of total)"
+            )
+    limits = _limits(req, gpu, behaviour, util)
+    if req.max_model_len is None:
+        reasons.append(
+            f"max_model_len {limits.max_model_len}: the model's max_position_embeddings "
+            "(vLLM's default)"
+        )
+
+    layouts = candidate_layouts(
+        req.model,
+        total_gpus=count,
+        nodes=nodes,
+        tp=req.tp,
+        pp=req.pp,
+        dp=req.dp,
+        expert_parallel=req.expert_parallel,
+    )
+    evaluations = [
+        _evaluate(req, gpu, count, nodes, nvlink, behaviour, limits, kernel, lay) for lay in layouts
+    ]
+    if req.layout_forced and len(evaluations) == 1 and evaluations[0].placement is None:
+        ev = evaluations[0]
+        raise InputError(
+            f"layout {_describe(ev.layout)} cannot exist here: {ev.reason}",
+            hint="choose TP that divides the heads and TP x PP x DP <= the GPUs given",
+        )
+    placed = [ev for ev in evaluations if ev.placement is not None]
+    if not placed:
+        raise InputError(
+            f"no layout of {req.model.id} can be placed on {count}x{gpu.id}",
+            hint="; ".join(sorted({ev.reason for ev in evaluations}))[:300],
+        )
+    best = max(placed, key=lambda ev: _score(ev, req.concurrency))
+    assert best.sizing is not None and best.placement is not None
+    sizing, placement, layout = best.sizing, best.placement, best.layout
+    if free_fraction < util and hardware.memory_used_gib_max > 0:
+        best = replace(best, feasible=False)
+
+    # --- reasons --------------------------------------------------------------------------
+    ctx = limits.max_model_len
+    if best.feasible:
+        reasons.append(
+            f"{_describe(layout)} x {placement.replicas} replica(s): serves "
+            f"{best.served_concurrency:.1f} concurrent {ctx}-token requests"
+            + (f" (target {req.concurrency})" if req.concurrency else "")
+        )
+    for ev in sorted(evaluations, key=lambda e: _score(e, req.concurrency), reverse=True):
+        if ev is best:
+            continue
+        label = _describe(ev.layout)
+        if ev.feasible:
+            why = (
+                f"serves {ev.served_concurrency:.1f} concurrent requests"
+                + ("" if ev.placement and ev.placement.tp_within_nvlink else ", TP over PCIe")
+                + ("" if ev.placement and ev.placement.nodes_per_replica == 1 else ", spans nodes")
+                + f", est. {ev.throughput:.0f} tok/s"
+            )
+            reasons.append(f"rejected {label}: {why}")
+        else:
+            reasons.append(f"rejected {label}: {ev.reason}")
+    if not placement.tp_within_nvlink:
+        warnings.append(
+            f"TP{layout.tp} exceeds the NVLink domain of {nvlink} GPU(s): all-reduce runs over PCIe"
+        )
+    if placement.nodes_per_replica > 1:
+        reasons.append(
+            f"one node is not enough: {placement.nodes_per_replica} nodes per replica, TP inside "
+            "a node, PP across nodes (vLLM multi-node guide)"
+        )
+
+    est = estimate(req.model, gpu, layout, sizing, limits.max_num_seqs)
+    suggestions = (
+        [] if best.feasible else _suggestions(req, gpu, behaviour, limits, kernel, layout, nvlink)
+    )
+    return _build_plan(
+        req,
+        hardware,
+        gpu,
+        count,
+        version,
+        behaviour,
+        kernel,
+        limits,
+        layout,
+        placement,
+        sizing,
+        best,
+        evaluations,
+        reasons,
+        warnings,
+        suggestions,
+        est,
+    )
+
+
+def _fits(
+    req: PlanRequest,
+    gpu: GpuSpec,
+    behaviour: VllmBehaviour,
+    limits: Limits,
+    kernel: str | None,
+    layout: Layout,
+) -> Sizing | None:
+    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe")
+    return sizing if sizing.feasible_memory else None
+
+
+def _suggestions(
+    req: PlanRequest,
+    gpu: GpuSpec,
+    behaviour: VllmBehaviour,
+    limits: Limits,
+    kernel: str | None,
+    layout: Layout,
+    nvlink: int,
+) -> list[str]:
+    """The nearest feasible settings, each as flags to add."""
+    out: list[str] = []
+    # 1. shorter context, same layout
+    lo, hi, best_len = 1, limits.max_model_len - 1, 0
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if _fits(req, gpu, behaviour, replace(limits, max_model_len=mid), kernel, layout):
+            best_len, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    if best_len >= 1024:
+        best_len = best_len // 1024 * 1024
+        out.append(
+            f"--max-model-len {best_len}: one request of that length fits on {_describe(layout)}"
+        )
+    # 2. higher utilization
+    for util in SUGGESTION_UTILIZATIONS:
+        if util > limits.gpu_memory_utilization:
+            s = _fits(
+                req, gpu, behaviour, replace(limits, gpu_memory_utilization=util), kernel, layout
+            )
+            if s:
+                out.append(f"--gpu-memory-utilization {util}: {s.max_concurrency:.2f} requests fit")
+                break
+    # 3. fp8 KV cache
+    if limits.kv_cache_dtype == "auto":
+        s = _fits(req, gpu, behaviour, replace(limits, kv_cache_dtype="fp8"), kernel, layout)
+        if s:
+            out.append(f"--kv-cache-dtype fp8: {s.max_concurrency:.2f} requests fit")
+    # 4. fewer sequences in flight (smaller sampler warm-up peak)
+    for seqs in (256, 128, 64, 32):
+        if seqs < limits.max_num_seqs:
+            s = _fits(req, gpu, behaviour, replace(limits, max_num_seqs=seqs), kernel, layout)
+            if s:
+                out.append(
+                    f"--max-num-seqs {seqs}: activation peak falls to "
+                    f"{s.activation_peak_gib:.2f} GiB, {s.max_concurrency:.2f} requests fit"
+                )
+                break
+    # 5. more GPUs of the same kind
+    count = layout.gpus
+    for more in (2, 4, 8, 16, 32, 64):
+        if more <= count:
+            continue
+        for tp in (t for t in (1, 2, 4, 8, 16) if t <= more):
+            pp = more // tp if more > 8 else 1
+            if tp * pp != more:
+                continue
+            candidate = Layout(tp=tp, pp=pp, dp=1, expert_parallel=False)
+            if layout_problem(req.model, candidate):
+                continue
+            s = _fits(req, gpu, behaviour, limits, kernel, candidate)
+            if s:
+                nodes = max(1, more // max(1, gpu.gpus_per_node))
+                spec = f"{more}x{gpu.id}" + (f"@{nodes}" if nodes > 1 else "")
+                out.append(
+                    f"--gpus {spec} ({_describe(candidate)}): {s.max_concurrency:.2f} requests fit"
+                )
+                break
+        else:
+            continue
+        break
+    if not out:
+        out.append("no nearby setting fits: choose larger GPUs or a smaller model")
+    return out
+
+
+def _build_plan(
+    req: PlanRequest,
+    hardware: Hardware,
+    gpu: GpuSpec,
+    count: int,
+    version: Version,
+    behaviour: VllmBehaviour,
+    kernel: str | None,
+    limits: Limits,
+    layout: Layout,
+    placement: Placement,
+    sizing: Sizing,
+    best: Evaluation,
+    evaluations: list[Evaluation],
+    reasons: list[str],
+    warnings: list[str],
+    suggestions: list[str],
+    est: Estimates,
+) -> ServePlan:
+    model = req.model
+    env = dict(OFFLINE_ENV)
+    env.update(moe_kernel_env(kernel, req.moe_backend, gpu))
+    args = serve_args(
+        model_ref=model.hf_repo or model.id,
+        served_model_name=model.id,
+        layout=layout,
+        limits=limits,
+    )
+    r = 2  # GiB figures to two decimals, as vLLM prints them
+    return ServePlan(
+        model=PlanModel(
+            id=model.id,
+            source=model.source,
+            hf_repo=model.hf_repo,
+            params_total=model.params_total,
+            params_active=model.params_active,
+            quantization=model.quantization.label,
+        ),
+        hardware=PlanHardware(
+            gpus=[PlanGpu(id=g.gpu.id, count=g.count) for g in hardware.groups],
+            nodes=hardware.nodes,
+            source=hardware.source,
+        ),
+        vllm=PlanVllm(
+            version=format_version(version),
+            behaviour=format_version(behaviour.since),
+            moe_backend=None if kernel in (None, "fused_moe") else kernel,
+            attention_backend=attention_backend(model, gpu, limits.kv_cache_dtype),
+            args=args,
+            env=env,
+        ),
+        layout=PlanLayout(
+            tensor_parallel_size=layout.tp,
+            pipeline_parallel_size=layout.pp,
+            data_parallel_size=layout.dp,
+            expert_parallel=layout.expert_parallel,
+            replicas=placement.replicas,
+            gpus_per_replica=layout.gpus,
+            nodes_per_replica=placement.nodes_per_replica,
+        ),
+        limits=PlanLimits(
+            max_model_len=limits.max_model_len,
+            max_num_seqs=limits.max_num_seqs,
+            max_num_batched_tokens=limits.max_num_batched_tokens,
+            gpu_memory_utilization=limits.gpu_memory_utilization,
+            block_size=limits.block_size,
+            kv_cache_dtype=limits.kv_cache_dtype,
+        ),
+        memory_per_gpu_gib=PlanMemory(
+            total=round(sizing.total_gib, r),
+            budget=round(sizing.budget_gib, r),
+            weights=round(sizing.weights_gib, r),
+            activation_peak=round(sizing.activation_peak_gib, r),
+            non_torch=round(sizing.non_torch_gib, r),
+            cuda_graphs=round(sizing.cuda_graphs_gib, r),
+            cuda_graphs_deducted=sizing.cuda_graphs_deducted,
+            kv_cache=round(sizing.kv_cache_gib, r),
+            headroom_after_graphs=round(sizing.headroom_gib, r),
+        ),
+        kv_cache=PlanKvCache(
+            bytes_per_token=sizing.geometry.bytes_per_token,
+            page_size_bytes=sizing.geometry.page_size_bytes,
+            groups=sizing.geometry.groups,
+            layers_per_group=sizing.geometry.layers_per_group,
+            blocks=sizing.num_blocks,
+            tokens=sizing.kv_tokens,
+            blocks_per_request=sizing.blocks_per_request,
+            max_concurrency=round(sizing.max_concurrency, 2),
+        ),
+        feasible=best.feasible,
+        served_concurrency=round(best.served_concurrency, 2),
+        target_concurrency=req.concurrency,
+        reasons=reasons,
+        warnings=warnings,
+        suggestions=suggestions,
+        alternatives=[
+            LayoutOption(
+                tensor_parallel_size=ev.layout.tp,
+                pipeline_parallel_size=ev.layout.pp,
+                data_parallel_size=ev.layout.dp,
+                expert_parallel=ev.layout.expert_parallel,
+                replicas=ev.placement.replicas if ev.placement else 0,
+                feasible=ev.feasible,
+                served_concurrency=round(ev.served_concurrency, 2),
+                kv_cache_gib=round(ev.sizing.kv_cache_gib, r) if ev.sizing else 0.0,
+                reason=ev.reason,
+            )
+            for ev in evaluations
+        ],
+        estimates=PlanEstimates(
+            decode_tokens_per_s_per_replica=est.decode_tokens_per_s_per_replica,
+            decode_tokens_per_s_per_sequence=est.decode_tokens_per_s_per_sequence,
+            ttft_ms_p50=est.ttft_ms_p50,
+            prefill_tokens_per_s_per_replica=est.prefill_tokens_per_s_per_replica,
+            load_time_s=est.load_time_s,
+            basis=est.basis,
+        ),
+    )

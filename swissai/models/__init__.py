@@ -1,0 +1,1 @@
+"""Typed, frozen pydantic models: the data that flows between swissai's layers."""

@@ -1,0 +1,143 @@
+"""ServePlan: the contract every other command consumes (ARCHITECTURE.md, 'ServePlan').
+
+Stable keys; additions are allowed, changes need a migration. Memory keys mean what vLLM prints:
+weights = "Model loading took X GiB", kv_cache = "Available KV cache memory: X GiB",
+kv_cache.tokens = "GPU KV cache size: N tokens" (as that version defines it),
+max_concurrency = "Maximum concurrency for max_model_len tokens per request".
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from swissai.models.base import Frozen
+
+API_VERSION = "swissai/v1alpha1"
+
+MoeBackend = Literal["auto", "triton", "marlin", "flashinfer"]
+KvCacheDtype = Literal["auto", "fp8"]
+
+
+class PlanModel(Frozen):
+    id: str
+    source: str
+    hf_repo: str | None = None
+    params_total: int
+    params_active: int
+    quantization: str
+
+
+class PlanGpu(Frozen):
+    id: str
+    count: int
+
+
+class PlanHardware(Frozen):
+    gpus: list[PlanGpu]
+    nodes: int
+    source: str = "spec"
+
+
+class PlanVllm(Frozen):
+    version: str = Field(description="the vLLM version whose accounting this plan follows")
+    behaviour: str = Field(description="the documented vLLM version the accounting is taken from")
+    moe_backend: str | None = Field(description="MoE kernel as vLLM would choose it, or None")
+    attention_backend: str | None = None
+    args: list[str] = Field(description="vllm serve arguments, long flags only")
+    env: dict[str, str]
+
+
+class PlanLayout(Frozen):
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    data_parallel_size: int
+    expert_parallel: bool
+    replicas: int = Field(description="independent vLLM deployments of gpus_per_replica GPUs")
+    gpus_per_replica: int
+    nodes_per_replica: int
+
+
+class PlanLimits(Frozen):
+    max_model_len: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    gpu_memory_utilization: float
+    block_size: int
+    kv_cache_dtype: KvCacheDtype
+
+
+class PlanMemory(Frozen):
+    """Per GPU, GiB, for the most loaded rank (vLLM sizes the KV cache by the smallest rank)."""
+
+    total: float
+    budget: float
+    weights: float
+    activation_peak: float
+    non_torch: float
+    cuda_graphs: float
+    cuda_graphs_deducted: bool = Field(
+        description="whether this vLLM version subtracts CUDA-graph memory from the budget; "
+        "if not, graphs come out of the (1 - utilization) headroom"
+    )
+    kv_cache: float
+    headroom_after_graphs: float = Field(
+        description="total - budget - CUDA context - graphs not deducted; below 0 = OOM at capture"
+    )
+
+
+class PlanKvCache(Frozen):
+    bytes_per_token: int = Field(description="KV bytes per token per GPU, full-attention layers")
+    page_size_bytes: int
+    groups: int = Field(description="KV cache groups (2 for gpt-oss: full + sliding)")
+    layers_per_group: int
+    blocks: int
+    tokens: int = Field(description="'GPU KV cache size: N tokens' as this vLLM version prints it")
+    blocks_per_request: int
+    max_concurrency: float
+
+
+class PlanEstimates(Frozen):
+    """Roofline estimates (docs/sizing.md); labelled estimates, not measurements."""
+
+    decode_tokens_per_s_per_replica: float
+    decode_tokens_per_s_per_sequence: float
+    ttft_ms_p50: float
+    prefill_tokens_per_s_per_replica: float
+    load_time_s: float
+    basis: str
+
+
+class LayoutOption(Frozen):
+    """One evaluated or rejected layout, for the record."""
+
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    data_parallel_size: int
+    expert_parallel: bool
+    replicas: int
+    feasible: bool
+    served_concurrency: float
+    kv_cache_gib: float
+    reason: str
+
+
+class ServePlan(Frozen):
+    apiVersion: str = API_VERSION
+    kind: Literal["ServePlan"] = "ServePlan"
+    model: PlanModel
+    hardware: PlanHardware
+    vllm: PlanVllm
+    layout: PlanLayout
+    limits: PlanLimits
+    memory_per_gpu_gib: PlanMemory
+    kv_cache: PlanKvCache
+    feasible: bool
+    served_concurrency: float = Field(description="max_concurrency x DP x replicas")
+    target_concurrency: int | None = None
+    reasons: list[str]
+    warnings: list[str] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list)
+    alternatives: list[LayoutOption] = Field(default_factory=list)
+    estimates: PlanEstimates

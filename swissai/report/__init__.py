@@ -1,0 +1,1 @@
+"""Pure formatters: rich tables, JSON, SARIF, JUnit, HTML."""
