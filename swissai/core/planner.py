@@ -45,7 +45,8 @@ DEFAULT_BLOCK_SIZE = 16  # CacheConfig.DEFAULT_BLOCK_SIZE on CUDA
 MLA_BLOCK_SIZE = 64  # FlashMLA / FlashInfer-MLA force 64
 VALID_BLOCK_SIZES = (1, 8, 16, 32, 64, 128, 256)
 FREE_MEMORY_MARGIN = 0.01  # utilization left unused when other processes hold memory
-SUGGESTION_UTILIZATIONS = (0.92, 0.95)  # the recipe's ceiling for Hopper TP1/TP2 is 0.95
+SUGGESTION_UTILIZATIONS = (0.92, 0.95)
+LOW_HEADROOM_GIB = 1.0  # warn below this much memory left outside the budget  # the recipe's ceiling for Hopper TP1/TP2 is 0.95
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,12 @@ def make_plan(req: PlanRequest) -> ServePlan:
             reasons.append(f"rejected {label}: {why}")
         else:
             reasons.append(f"rejected {label}: {ev.reason}")
+    if best.feasible and not sizing.cuda_graphs_deducted and sizing.headroom_gib < LOW_HEADROOM_GIB:
+        warnings.append(
+            f"only {sizing.headroom_gib:.2f} GiB stay free after the CUDA context and "
+            f"{sizing.cuda_graphs_gib:.2f} GiB of CUDA graphs outside the budget: out-of-memory "
+            "risk at graph capture; vLLM's gpt-oss recipe keeps utilization <= 0.95 on 80 GB cards"
+        )
     if not placement.tp_within_nvlink:
         warnings.append(
             f"TP{layout.tp} exceeds the NVLink domain of {nvlink} GPU(s): all-reduce runs over PCIe"

@@ -1,0 +1,1 @@
+"""Developer tools shipped with swissai (doc generation, accuracy replays)."""
