@@ -45,8 +45,8 @@ DEFAULT_BLOCK_SIZE = 16  # CacheConfig.DEFAULT_BLOCK_SIZE on CUDA
 MLA_BLOCK_SIZE = 64  # FlashMLA / FlashInfer-MLA force 64
 VALID_BLOCK_SIZES = (1, 8, 16, 32, 64, 128, 256)
 FREE_MEMORY_MARGIN = 0.01  # utilization left unused when other processes hold memory
-SUGGESTION_UTILIZATIONS = (0.92, 0.95)
-LOW_HEADROOM_GIB = 1.0  # warn below this much memory left outside the budget  # the recipe's ceiling for Hopper TP1/TP2 is 0.95
+SUGGESTION_UTILIZATIONS = (0.92, 0.95)  # the recipe's ceiling for Hopper TP1/TP2 is 0.95
+LOW_HEADROOM_GIB = 1.0  # warn below this much memory left outside the budget
 
 
 @dataclass(frozen=True)
