@@ -1,43 +1,70 @@
-"""Reading a `swissai probe --out` inventory snapshot (kind: GpuInventory)."""
+"""Reading a `swissai probe --out` snapshot (kind: GpuInventory) for `swissai plan --inventory`."""
 
 from __future__ import annotations
 
-from collections import Counter
+import json
 from pathlib import Path
+from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from swissai.adapters.profiles import load_gpu
 from swissai.errors import InputError
-from swissai.models.gpu import GIB, GpuGroup, Hardware
+from swissai.models.gpu import Hardware
+from swissai.models.inventory import INVENTORY_API_VERSION, GpuInventory
+
+SNAPSHOT_HINT = "create one with `swissai probe --out inventory.yaml` on the GPU server"
+
+
+def _error_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse_inventory(data: Any, origin: str) -> GpuInventory:
+    """Validate a loaded document; every problem is exit 2 and names the key's path."""
+    if not isinstance(data, dict):
+        raise InputError(f"{origin} is not a GpuInventory snapshot (not a mapping)", SNAPSHOT_HINT)
+    if data.get("kind") != "GpuInventory":
+        raise InputError(
+            f"{origin}: kind is {data.get('kind')!r}, not GpuInventory", hint=SNAPSHOT_HINT
+        )
+    if data.get("apiVersion") != INVENTORY_API_VERSION:
+        raise InputError(
+            f"{origin}: apiVersion {data.get('apiVersion')!r} is not {INVENTORY_API_VERSION}",
+            hint="this swissai reads swissai/v1alpha1 snapshots; probe again with this version",
+        )
+    try:
+        return GpuInventory.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(
+            f"{origin}: {_error_path(first['loc'])}: {first['msg']}{more}", hint=SNAPSHOT_HINT
+        ) from exc
+
+
+def read_inventory_file(path: Path) -> GpuInventory:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read inventory {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"inventory {path} is not valid {path.suffix[1:] or 'YAML'}: {exc}"
+        ) from exc
+    return parse_inventory(data, str(path))
 
 
 def hardware_from_inventory_file(path: Path) -> Hardware:
+    from swissai.adapters.profiles import load_gpu
+    from swissai.core.gpu_inventory import hardware_from_inventory
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read inventory {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"inventory {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict) or data.get("kind") != "GpuInventory":
-        raise InputError(
-            f"{path} is not a GpuInventory snapshot",
-            hint="create one with `swissai probe --out inventory.yaml` on the GPU server",
-        )
-    gpus = data.get("gpus")
-    if not isinstance(gpus, list) or not gpus:
-        raise InputError(f"{path}: gpus must be a non-empty list")
-    ids: Counter[str] = Counter()
-    used_max = 0.0
-    for i, gpu in enumerate(gpus):
-        profile = gpu.get("profile_id") if isinstance(gpu, dict) else None
-        if not isinstance(profile, str):
-            raise InputError(f"{path}: gpus.{i}.profile_id must name a GPU profile")
-        ids[profile] += 1
-        used = gpu.get("memory_used_bytes", 0) or 0
-        used_max = max(used_max, float(used) / GIB)
-    groups = [GpuGroup(gpu=load_gpu(g), count=c) for g, c in sorted(ids.items())]
-    spec = ",".join(f"{c}x{g}" for g, c in sorted(ids.items()))
-    return Hardware(
-        groups=groups, nodes=1, source="inventory", spec=spec, memory_used_gib_max=used_max
-    )
+        return hardware_from_inventory(read_inventory_file(path), load_gpu)
+    except InputError as exc:
+        if exc.message.startswith(str(path)):
+            raise
+        raise InputError(f"{path}: {exc.message}", hint=exc.hint) from exc

@@ -38,9 +38,22 @@ def main(
 
 
 def _register() -> None:
-    from swissai.cli import plan
+    from swissai.cli import bench, check, init, model, plan, probe, render, serve, smoke
 
     app.command("plan", help=plan.HELP)(plan.plan)
+    app.command("probe", help=probe.HELP)(probe.probe)
+    app.command("serve", help=serve.HELP)(serve.serve)
+    app.command("init", help=init.HELP)(init.init)
+    app.command("render", help=render.HELP)(render.render)
+    app.add_typer(model.app, name="model")
+    app.command("check", help=check.HELP)(check.check)
+    app.command("smoke", help=smoke.HELP)(smoke.smoke)
+    app.command("bench", help=bench.HELP)(bench.bench)
+    from swissai.cli import deploy, lifecycle
+
+    app.command("deploy", help=deploy.HELP)(deploy.deploy)
+    for name, command in lifecycle.COMMANDS.items():
+        app.command(name, help=command.__doc__)(command)
 
 
 _register()

@@ -72,6 +72,14 @@ class Hardware(Frozen):
     memory_used_gib_max: float = Field(
         0.0, description="largest memory already used on one GPU by other processes (inventory)"
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="findings of the probe or inventory that the plan repeats as warnings",
+    )
+    driver_version: str | None = Field(None, description="NVIDIA driver (probe/inventory)")
+    cuda_driver_version: str | None = Field(
+        None, description="newest CUDA the driver supports, 'major.minor' (probe/inventory)"
+    )
 
     @property
     def total_gpus(self) -> int:
