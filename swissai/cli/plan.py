@@ -67,36 +67,37 @@ def plan(
     if output not in ("table", "json", "yaml"):
         raise InputError(f"--output {output}: use table, json or yaml")
     # Inputs first: a bad flag is exit 2 before any probe of the machine.
-    from swissai.core.planner import PlanRequest, make_plan
+    from dataclasses import replace
+
+    from swissai.core.planner import PlanRequest, make_plan, validate_request
     from swissai.core.vllm_versions import DEFAULT_VLLM_VERSION, behaviour_for
 
     version = vllm_version or DEFAULT_VLLM_VERSION
     behaviour_for(version)
-    spec = load_model(model)
+    request = PlanRequest(
+        model=load_model(model),
+        hardware=None,
+        vllm_version=version,
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        expert_parallel=expert_parallel,
+        max_model_len=max_model_len,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs,
+        kv_cache_dtype=kv_cache_dtype,
+        block_size=block_size,
+        moe_backend=moe_backend,
+        concurrency=concurrency,
+    )
+    validate_request(request)
     from swissai.adapters.hardware import resolve_hardware
 
     hardware, hardware_note = resolve_hardware(gpus, inventory)
     if hardware_note:
         note(hardware_note)
-    result = make_plan(
-        PlanRequest(
-            model=spec,
-            hardware=hardware,
-            vllm_version=version,
-            tp=tp,
-            pp=pp,
-            dp=dp,
-            expert_parallel=expert_parallel,
-            max_model_len=max_model_len,
-            gpu_memory_utilization=gpu_memory_utilization,
-            max_num_batched_tokens=max_num_batched_tokens,
-            max_num_seqs=max_num_seqs,
-            kv_cache_dtype=kv_cache_dtype,
-            block_size=block_size,
-            moe_backend=moe_backend,
-            concurrency=concurrency,
-        )
-    )
+    result = make_plan(replace(request, hardware=hardware))
     if out is not None:
         write_artifact(out, result)
         note(f"wrote {out}")

@@ -13,7 +13,9 @@ from typing import Any
 from swissai.errors import InputError
 from swissai.models.model import LayerAttention, MlaDims, ModelSpec, MoeDims, Quantization
 
-_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
+# Bytes per unquantized parameter as vLLM serves it with --dtype auto: fp32 checkpoints are
+# served in fp16/bf16 (vllm/config/model.py, _get_and_verify_dtype), so they count 2 bytes too.
+_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 2}
 
 
 def _int(config: dict[str, Any], *keys: str, default: int | None = None) -> int:
@@ -113,7 +115,9 @@ def parse_model_config(
     vocab = _int(config, "vocab_size")
     max_pos = _int(config, "max_position_embeddings")
     tied = bool(config.get("tie_word_embeddings", False))
-    dtype_bytes = _DTYPE_BYTES.get(str(config.get("torch_dtype", "bfloat16")), 2)
+    # transformers >= 5 writes "dtype" where older versions wrote "torch_dtype"
+    dtype_name = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
+    dtype_bytes = _DTYPE_BYTES.get(str(dtype_name), 2)
     is_gpt_oss = model_type == "gpt_oss"
     attention_bias = bool(config.get("attention_bias", False))
     qk_norm = model_type.startswith("qwen3")

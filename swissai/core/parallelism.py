@@ -117,8 +117,8 @@ def candidate_layouts(
     out: list[Layout] = []
     for t in tps:
         for p in pps:
-            if tp is None and p > 1 and t != per_node:
-                continue  # across nodes: a full node of TP per stage
+            if tp is None and pp is None and p > 1 and t != per_node:
+                continue  # searching across nodes: a full node of TP per stage
             for d in dps:
                 for e in eps:
                     out.append(Layout(tp=t, pp=p, dp=d, expert_parallel=e))

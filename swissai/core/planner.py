@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from swissai.core.estimates import Estimates, estimate
+from swissai.core.gpu_inventory import driver_finding
 from swissai.core.kernels import attention_backend, moe_kernel_env, select_moe_kernel
 from swissai.core.parallelism import Placement, candidate_layouts, layout_problem, place
 from swissai.core.sizing import Layout, Limits, Sizing, size_memory
@@ -54,7 +55,7 @@ class PlanRequest:
     """Everything `swissai plan` was asked; None = what vLLM of that version would do."""
 
     model: ModelSpec
-    hardware: Hardware
+    hardware: Hardware | None  # None only to validate the options before hardware is known
     vllm_version: str = DEFAULT_VLLM_VERSION
     tp: int | None = None
     pp: int | None = None
@@ -96,7 +97,8 @@ def batch_defaults(gpu: GpuSpec, behaviour: VllmBehaviour) -> tuple[int, int]:
     return 2048, 256
 
 
-def _validate(req: PlanRequest) -> None:
+def validate_request(req: PlanRequest) -> None:
+    """Reject impossible options (exit 2) before anything touches the machine."""
     model = req.model
     if req.gpu_memory_utilization is not None and not 0 < req.gpu_memory_utilization <= 1:
         raise InputError(
@@ -237,15 +239,20 @@ def _describe(layout: Layout) -> str:
 
 def make_plan(req: PlanRequest) -> ServePlan:
     """Plan `req`; raises InputError for impossible requests, returns feasible=False otherwise."""
-    _validate(req)
+    validate_request(req)
     version, behaviour = behaviour_for(req.vllm_version)
     hardware = req.hardware
+    if hardware is None:
+        raise InputError("no hardware to plan for", hint="give --gpus or --inventory")
     group = max(hardware.groups, key=lambda g: (g.count * g.gpu.memory_total_gib, g.count))
     gpu, count = group.gpu, group.count
     nodes = hardware.nodes if count % hardware.nodes == 0 else 1
     nvlink = hardware.nvlink_domain_size or gpu.nvlink_domain_size
     kernel = select_moe_kernel(req.model, gpu, behaviour, req.moe_backend)
-    warnings: list[str] = []
+    warnings: list[str] = list(hardware.warnings)  # probe/inventory findings
+    driver = driver_finding(hardware.driver_version, hardware.cuda_driver_version, version)
+    if driver:
+        warnings.append(driver)
     reasons: list[str] = []
     if len(hardware.groups) > 1:
         others = ", ".join(f"{g.count}x{g.gpu.id}" for g in hardware.groups if g is not group)
@@ -334,6 +341,12 @@ def make_plan(req: PlanRequest) -> ServePlan:
             f"only {sizing.headroom_gib:.2f} GiB stay free after the CUDA context and "
             f"{sizing.cuda_graphs_gib:.2f} GiB of CUDA graphs outside the budget: out-of-memory "
             "risk at graph capture; vLLM's gpt-oss recipe keeps utilization <= 0.95 on 80 GB cards"
+        )
+    if req.concurrency and best.feasible and best.served_concurrency < req.concurrency:
+        warnings.append(
+            f"no layout reaches the target of {req.concurrency} concurrent {ctx}-token "
+            f"requests: the best serves {best.served_concurrency:.1f}; add GPUs, shorten "
+            "--max-model-len or use --kv-cache-dtype fp8"
         )
     if not placement.tp_within_nvlink:
         warnings.append(
@@ -430,29 +443,29 @@ def _suggestions(
                     f"{s.activation_peak_gib:.2f} GiB, {s.max_concurrency:.2f} requests fit"
                 )
                 break
-    # 5. more GPUs of the same kind
+    # 5. more GPUs of the same kind, laid out as the search lays them out: TP over one node,
+    # or across whole nodes TP inside a node and PP across nodes
     count = layout.gpus
+    per_node = max(1, gpu.gpus_per_node)
     for more in (2, 4, 8, 16, 32, 64):
         if more <= count:
             continue
-        for tp in (t for t in (1, 2, 4, 8, 16) if t <= more):
-            pp = more // tp if more > 8 else 1
-            if tp * pp != more:
-                continue
-            candidate = Layout(tp=tp, pp=pp, dp=1, expert_parallel=False)
-            if layout_problem(req.model, candidate):
-                continue
-            s = _fits(req, gpu, behaviour, limits, kernel, candidate)
-            if s:
-                nodes = max(1, more // max(1, gpu.gpus_per_node))
-                spec = f"{more}x{gpu.id}" + (f"@{nodes}" if nodes > 1 else "")
-                out.append(
-                    f"--gpus {spec} ({_describe(candidate)}): {s.max_concurrency:.2f} requests fit"
-                )
-                break
+        if more <= per_node:
+            tp, pp = more, 1
+        elif more % per_node == 0:
+            tp, pp = per_node, more // per_node
         else:
             continue
-        break
+        candidate = Layout(tp=tp, pp=pp, dp=1, expert_parallel=False)
+        if layout_problem(req.model, candidate):
+            continue
+        s = _fits(req, gpu, behaviour, limits, kernel, candidate)
+        if s:
+            spec = f"{more}x{gpu.id}" + (f"@{pp}" if pp > 1 else "")
+            out.append(
+                f"--gpus {spec} ({_describe(candidate)}): {s.max_concurrency:.2f} requests fit"
+            )
+            break
     if not out:
         out.append("no nearby setting fits: choose larger GPUs or a smaller model")
     return out

@@ -1,0 +1,38 @@
+"""Inputs are validated before the environment is touched (ARCHITECTURE.md), and a target the
+hardware cannot reach is said out loud."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "swissai", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_bad_option_is_exit_2_before_any_gpu_probe() -> None:
+    result = run("plan", "--gpu-memory-utilization", "1.5")
+    assert result.returncode == 2
+    assert "must be in (0, 1]" in result.stderr
+    # the probe would have said "no GPU found ... embedded default" first
+    assert "no GPU found" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_concurrency_target_is_a_warning() -> None:
+    result = run("plan", "--gpus", "8xh100-80gb", "--concurrency", "500", "-o", "json")
+    assert result.returncode == 0
+    plan = json.loads(result.stdout)
+    assert plan["served_concurrency"] < 500
+    assert any("no layout reaches the target of 500" in w for w in plan["warnings"])
+
+
+def test_reachable_target_gives_no_such_warning() -> None:
+    result = run("plan", "--gpus", "8xh100-80gb", "--concurrency", "10", "-o", "json")
+    plan = json.loads(result.stdout)
+    assert plan["served_concurrency"] >= 10
+    assert not any("no layout reaches" in w for w in plan["warnings"])

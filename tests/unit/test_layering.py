@@ -1,0 +1,130 @@
+"""The layering rule of ARCHITECTURE.md, checked on the source (every import, lazy ones too).
+
+* core never imports adapters, render, report or cli (and no heavy third-party module);
+* models import only models, the standard library and pydantic;
+* render and report use core and models, never adapters or cli;
+* adapters never import cli.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+import swissai
+
+PACKAGE_DIR = Path(swissai.__file__).resolve().parent
+HEAVY = ("kubernetes", "jinja2", "pynvml", "httpx", "vllm", "torch", "rich", "typer")
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE_DIR.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    return _imports_of_source(
+        _module_name(path), path.name == "__init__.py", path.read_text("utf-8")
+    )
+
+
+def _imports_of_source(module: str, is_package: bool, source: str) -> set[str]:
+    """Absolute names of every module imported anywhere in the source (relative ones resolved,
+    imports inside functions included)."""
+    package = module if is_package else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base)
+                target = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                target = node.module or ""
+            names.add(target)
+            # `from swissai import adapters` imports a layer by attribute
+            names.update(f"{target}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _modules(layer: str) -> list[Path]:
+    return sorted((PACKAGE_DIR / layer).rglob("*.py"))
+
+
+def _violations(layer: str, allowed: object) -> list[str]:
+    assert callable(allowed)
+    out = []
+    for path in _modules(layer):
+        for name in sorted(_imports(path)):
+            if not allowed(name):
+                out.append(f"{_module_name(path)} imports {name}")
+    return out
+
+
+def _in(name: str, *layers: str) -> bool:
+    return any(
+        name == f"swissai.{layer}" or name.startswith(f"swissai.{layer}.") for layer in layers
+    )
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_every_layer_has_modules() -> None:
+    for layer in ("core", "models", "adapters", "cli", "report"):
+        assert _modules(layer), f"swissai/{layer} has no modules"
+
+
+def test_core_never_imports_outer_layers_or_heavy_modules() -> None:
+    def allowed(name: str) -> bool:
+        if _in(name, "adapters", "render", "report", "cli"):
+            return False
+        return _top(name) not in HEAVY
+
+    assert _violations("core", allowed) == []
+
+
+def test_models_import_only_models_stdlib_and_pydantic() -> None:
+    def allowed(name: str) -> bool:
+        if name.startswith("swissai"):
+            return _in(name, "models")
+        return _top(name) in sys.stdlib_module_names or _top(name) == "pydantic"
+
+    assert _violations("models", allowed) == []
+
+
+@pytest.mark.parametrize("layer", ["render", "report"])
+def test_render_and_report_never_import_adapters_or_cli(layer: str) -> None:
+    assert _violations(layer, lambda name: not _in(name, "adapters", "cli")) == []
+
+
+def test_adapters_never_import_cli() -> None:
+    assert _violations("adapters", lambda name: not _in(name, "cli")) == []
+
+
+def test_the_checker_sees_lazy_and_relative_imports() -> None:
+    """The checker itself must catch an import hidden in a function or written relatively."""
+    source = (
+        "from __future__ import annotations\n"
+        "def f() -> None:\n"
+        "    from swissai.cli import main\n"
+        "from ..adapters import profiles\n"
+        "from .. import report\n"
+        "from . import sizing\n"
+    )
+    names = _imports_of_source("swissai.core.probe", False, source)
+    assert "swissai.cli" in names
+    assert "swissai.adapters" in names
+    assert "swissai.report" in names
+    assert "swissai.core.sizing" in names
+    assert _in("swissai.cli.main", "cli") and not _in("swissai.client", "cli")
