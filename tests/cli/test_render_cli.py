@@ -1,0 +1,229 @@
+"""`swissai init`, `swissai render` and `swissai model` as users and CI call them.
+
+Errors and exit codes go through the real process (`python -m swissai`), where
+`swissai.cli.main.run()` maps them; outputs use the same process so stdout is exactly what a
+pipeline sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from render_support import PLAN_MULTI, PLAN_SINGLE, SITE
+
+from swissai.adapters.site import load_site
+from swissai.models.site import SiteProfile
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def swissai(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SWISSAI_DEBUG"}
+    env["COLUMNS"] = "100"
+    return subprocess.run(
+        [sys.executable, "-m", "swissai", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd or REPO,
+        env=env,
+    )
+
+
+# -- init --------------------------------------------------------------------------------------
+
+
+def test_init_writes_a_commented_valid_profile_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    first = swissai("init", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    written = tmp_path / "swissai.yaml"
+    assert "# swissai site profile" in written.read_text(encoding="utf-8")
+    assert load_site(written) == SiteProfile()
+    assert "image.digest" in first.stderr
+    written.write_text("edited\n", encoding="utf-8")
+    again = swissai("init", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "exists" in again.stderr and "--force" in again.stderr
+    assert written.read_text(encoding="utf-8") == "edited\n"
+    forced = swissai("init", "--force", cwd=tmp_path)
+    assert forced.returncode == 0 and load_site(written) == SiteProfile()
+
+
+def test_init_options_land_in_the_profile(tmp_path: Path) -> None:
+    out = tmp_path / "conf" / "site.yaml"
+    args = ["--namespace", "llm-test", "--registry", "harbor.bank.ch", "--openshift"]
+    result = swissai("init", "--out", str(out), *args, "--inventory-id", "AI-9")
+    assert result.returncode == 0, result.stderr
+    site = load_site(out)
+    assert site.namespace == "llm-test" and site.image.registry == "harbor.bank.ch"
+    assert site.compliance.allowed_registries == ["harbor.bank.ch"]
+    assert site.security.openshift and site.dns.ports == [5353]
+    assert site.governance.inventory_id == "AI-9"
+
+
+def test_init_refuses_a_bad_namespace(tmp_path: Path) -> None:
+    result = swissai("init", "--namespace", "Bad Name", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "namespace" in result.stderr and not (tmp_path / "swissai.yaml").exists()
+
+
+# -- render ------------------------------------------------------------------------------------
+
+
+def test_render_writes_one_object_per_file(tmp_path: Path) -> None:
+    out = tmp_path / "deploy"
+    result = swissai("render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert files[0] == "01-namespace-llm-prod.yaml"
+    assert "08-deployment-gpt-oss-120b.yaml" in files
+    for path in out.iterdir():
+        (doc,) = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        assert doc["metadata"]["name"] in path.name
+    assert "Deployment" in result.stdout and "warning" not in result.stderr
+
+
+def test_render_json_is_one_list_document_and_stale_files_go(tmp_path: Path) -> None:
+    out = tmp_path / "deploy"
+    out.mkdir()
+    (out / "99-old-object.yaml").write_text("kind: Old\n", encoding="utf-8")
+    (out / "README.md").write_text("mine\n", encoding="utf-8")
+    result = swissai(
+        "render", str(PLAN_MULTI), "--site", str(SITE), "--out", str(out), "-o", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["kind"] == "List"
+    kinds = [item["kind"] for item in document["items"]]
+    assert "LeaderWorkerSet" in kinds and "Deployment" not in kinds
+    assert not (out / "99-old-object.yaml").exists() and (out / "README.md").exists()
+    assert len(list(out.glob("*.yaml"))) == len(kinds)
+
+
+def test_render_helm_writes_a_chart(tmp_path: Path) -> None:
+    result = swissai(
+        "render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(tmp_path / "c"), "--helm"
+    )
+    assert result.returncode == 0, result.stderr
+    chart = yaml.safe_load((tmp_path / "c" / "Chart.yaml").read_text(encoding="utf-8"))
+    assert chart["name"] == "gpt-oss-120b" and chart["appVersion"] == "0.33.0"
+    assert (tmp_path / "c" / "templates" / "workload.yaml").is_file()
+    json.loads((tmp_path / "c" / "values.schema.json").read_text(encoding="utf-8"))
+
+
+def test_render_refuses_an_infeasible_plan_with_exit_4(tmp_path: Path) -> None:
+    data = yaml.safe_load(PLAN_SINGLE.read_text(encoding="utf-8"))
+    data["feasible"] = False
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = swissai("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
+    assert result.returncode == 4
+    assert "does not fit" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_render_bad_site_is_exit_2_with_the_key(tmp_path: Path) -> None:
+    data = yaml.safe_load(SITE.read_text(encoding="utf-8"))
+    data["image"]["digest"] = "v0.33.0"
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = swissai("render", str(PLAN_SINGLE), "--site", str(site))
+    assert result.returncode == 2
+    assert "image.digest" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_render_injection_in_the_plan_is_exit_2(tmp_path: Path) -> None:
+    data = yaml.safe_load(PLAN_SINGLE.read_text(encoding="utf-8"))
+    data["model"]["id"] = "gpt-oss-120b\nkind: Secret"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = swissai("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "model.id" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_render_usage_errors(tmp_path: Path) -> None:
+    missing = swissai("render", str(PLAN_SINGLE), "--site", str(tmp_path / "none.yaml"))
+    assert missing.returncode == 2 and "swissai init" in missing.stderr
+    helm = swissai("render", str(PLAN_SINGLE), "--site", str(SITE), "--helm")
+    assert helm.returncode == 2 and "--out" in helm.stderr
+    other = tmp_path / "plan.yaml"
+    other.write_text("apiVersion: swissai/v0\nkind: ServePlan\n", encoding="utf-8")
+    old = swissai("render", str(other), "--site", str(SITE))
+    assert old.returncode == 2 and "apiVersion" in old.stderr
+
+
+def test_render_help_does_not_import_jinja_or_kubernetes() -> None:
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom swissai.cli.main import app\n"
+        "r = CliRunner().invoke(app, ['render', '--help'])\nassert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('jinja2', 'kubernetes', 'helm_python') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# -- model manifest / verify --------------------------------------------------------------------
+
+
+def _model(tmp_path: Path) -> Path:
+    model = tmp_path / "gpt-oss-120b"
+    (model / "tiktoken").mkdir(parents=True)
+    (model / ".cache").mkdir()
+    (model / "config.json").write_text('{"model_type": "gpt_oss"}\n', encoding="utf-8")
+    (model / "model-00001.safetensors").write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    (model / "tiktoken" / "o200k_base.tiktoken").write_bytes(b"encoding")
+    (model / ".cache" / "lock").write_text("hub metadata\n", encoding="utf-8")
+    return model
+
+
+def test_model_manifest_then_verify_detects_tampering(tmp_path: Path) -> None:
+    model = _model(tmp_path)
+    result = swissai("model", "manifest", str(model), "-o", "json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    manifest = (model / "SHA256SUMS").read_text(encoding="utf-8")
+    assert info["sha256"] == hashlib.sha256(manifest.encode()).hexdigest()
+    assert info["files"] == 3
+    listed = [line.split("  ", 1)[1] for line in manifest.splitlines()]
+    assert listed == ["config.json", "model-00001.safetensors", "tiktoken/o200k_base.tiktoken"]
+    expected = hashlib.sha256((model / "config.json").read_bytes()).hexdigest()
+    assert manifest.splitlines()[0] == f"{expected}  config.json"
+    ok = swissai("model", "verify", str(model), "--sha256", info["sha256"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    again = swissai("model", "manifest", str(model))
+    assert again.returncode == 2 and "--force" in again.stderr
+    (model / "config.json").write_text('{"model_type": "evil"}\n', encoding="utf-8")
+    (model / "extra.py").write_text("import os\n", encoding="utf-8")
+    bad = swissai("model", "verify", str(model), "--sha256", info["sha256"])
+    assert bad.returncode == 1
+    assert "sha256 mismatch config.json" in bad.stdout and "unlisted file extra.py" in bad.stdout
+
+
+def test_the_pod_script_runs_standalone_and_checks_required_files(tmp_path: Path) -> None:
+    model = _model(tmp_path)
+    info = json.loads(swissai("model", "manifest", str(model), "-o", "json").stdout)
+    script = REPO / "templates" / "scripts" / "verify_model.py"
+    env = {
+        "MODEL_DIR": str(model),
+        "MANIFEST_FILE": "SHA256SUMS",
+        "MANIFEST_SHA256": info["sha256"],
+        "PATH": os.environ.get("PATH", ""),
+    }
+    ok = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    env["REQUIRED_FILES"] = "tiktoken/o200k_base.tiktoken=" + "446a" * 16
+    bad = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "required file tiktoken/o200k_base.tiktoken" in bad.stderr
+    env["REQUIRED_FILES"] = ""
+    env["MANIFEST_SHA256"] = "0" * 64
+    pinned = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert pinned.returncode == 1 and "pins" in pinned.stderr
