@@ -52,9 +52,9 @@ class DataFlow(Frozen):
     country: str = Field(description="ISO 3166 alpha-2 country code, e.g. CH")
     data_categories: list[str] = Field(default_factory=list)
     purpose: str = ""
-    legal_basis: (
-        Literal["fadp16_adequacy", "fadp16_2_safeguards", "fadp17_exception"] | None
-    ) = Field(None, description="required when country is not in allowed_countries (RES-001)")
+    legal_basis: Literal["fadp16_adequacy", "fadp16_2_safeguards", "fadp17_exception"] | None = (
+        Field(None, description="required when country is not in allowed_countries (RES-001)")
+    )
     document: str | None = Field(None, description="reference to the safeguard document")
 
 
@@ -76,7 +76,9 @@ class Residency(Frozen):
 class Inventory(Frozen):
     """GOV-001: the AI application's entry in the institution's AI inventory."""
 
-    id: str = Field(description="inventory id; rendered objects carry label swissai.io/inventory-id")
+    id: str = Field(
+        description="inventory id; rendered objects carry label swissai.io/inventory-id"
+    )
     name: str = ""
     purpose: str = ""
     business_owner: str = ""

@@ -1,0 +1,609 @@
+"""NET: network exposure (catalog §2) and SEC: confidentiality (catalog §3)."""
+
+from __future__ import annotations
+
+import re
+
+from swissai.core.compliance.context import (
+    SECRET_NAME,
+    TRUTHY,
+    CheckContext,
+    Results,
+    Subject,
+    VllmArgs,
+    as_dict,
+    as_list,
+    cidr_inside,
+    get,
+    selector_matches,
+    service_selects,
+)
+from swissai.core.compliance.registry import rule
+from swissai.models.manifest import Document
+
+UNPROTECTED_PATHS = (
+    "/invocations",
+    "/tokenize",
+    "/detokenize",
+    "/pooling",
+    "/classify",
+    "/score",
+    "/rerank",
+    "/generative_scoring",
+    "/pause",
+    "/resume",
+    "/update_weights",
+    "/scale_elastic_ep",
+    "/collective_rpc",
+    "/server_info",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+)
+CATCH_ALL = ("", "/", "/*", "/.*")
+
+
+def serving_services(ctx: CheckContext) -> list[Document]:
+    out = []
+    for svc in ctx.kind("Service"):
+        selector = get(svc.data, "spec.selector")
+        if any(
+            pod.namespace == svc.namespace and service_selects(selector, pod.labels)
+            for pod in ctx.serving_pods
+        ):
+            out.append(svc)
+    return out
+
+
+def _path_problem(ctx: CheckContext, path: str) -> str | None:
+    p = path.strip()
+    if p in CATCH_ALL:
+        return f"catch-all path {p or '(none)'} exposes every vLLM endpoint, including /invocations without the API key"
+    for bad in UNPROTECTED_PATHS:
+        if p == bad or p.startswith(bad + "/"):
+            return f"path {p} is a vLLM endpoint outside the allowlist"
+    if p not in ctx.policy.exposed_paths:
+        return f"path {p} is not in exposed_paths {ctx.policy.exposed_paths}"
+    return None
+
+
+@rule(
+    "NET-001",
+    title="vLLM is reachable only through the authenticating gateway, with an endpoint allowlist",
+    severity="critical",
+    targets=["manifests", "live"],
+    inspects="""Services selecting serving pods are ClusterIP (no NodePort, LoadBalancer or
+    externalIPs); no hostPort on serving containers. Ingresses and Gateway-API HTTPRoutes
+    whose backend is such a Service expose only `exposed_paths`; catch-alls (`/`, `/*`) and
+    vLLM's unauthenticated paths (`/invocations`, `/tokenize`, `/metrics`, `/docs`, ...) are
+    findings.""",
+    references=[
+        "vLLM-SEC (API Key Authentication Limitations)",
+        "vLLM issue #18892",
+        "vLLM issue #58144",
+        "FADP 8",
+        "DPO 3(1)(a),(c)",
+        "FINMA-OR §IV.C",
+        "KL exposed-services",
+        "CKV_K8S_26",
+    ],
+    remediation="""ClusterIP only; route the four public paths through the gateway; metrics via a
+    separate, scrape-only NetworkPolicy.""",
+    not_checked="that the route belongs to the gateway declared in the site profile (no gateway object model yet).",
+)
+def net_001(ctx: CheckContext, r: Results) -> None:
+    services = serving_services(ctx)
+    names = {(s.namespace, s.name) for s in services}
+    for svc in services:
+        s = ctx.subject(svc)
+        r.ok(s)
+        svc_type = str(get(svc.data, "spec.type") or "ClusterIP")
+        if svc_type in ("NodePort", "LoadBalancer"):
+            r.fail(
+                s,
+                "spec.type",
+                f"Service type {svc_type} exposes vLLM outside the cluster, bypassing the gateway",
+            )
+        if as_list(get(svc.data, "spec.externalIPs")):
+            r.fail(s, "spec.externalIPs", "externalIPs expose vLLM outside the cluster")
+    for c in ctx.serving:
+        for i, port in enumerate(as_list(c.container.get("ports"))):
+            if as_dict(port).get("hostPort"):
+                r.fail(
+                    ctx.subject(c.obj),
+                    f"{c.path}.ports[{i}].hostPort",
+                    f"container {c.name}: hostPort publishes vLLM on the node",
+                )
+    for ing in ctx.kind("Ingress"):
+        s = ctx.subject(ing)
+        backend = get(ing.data, "spec.defaultBackend.service.name")
+        if backend and (ing.namespace, str(backend)) in names:
+            r.ok(s)
+            r.fail(s, "spec.defaultBackend", "the default backend sends every path to vLLM")
+        for i, rule_ in enumerate(as_list(get(ing.data, "spec.rules"))):
+            for j, p in enumerate(as_list(get(rule_, "http.paths"))):
+                svc_name = get(p, "backend.service.name")
+                if (ing.namespace, str(svc_name)) not in names:
+                    continue
+                r.ok(s)
+                problem = _path_problem(ctx, str(as_dict(p).get("path") or ""))
+                if problem:
+                    r.fail(s, f"spec.rules[{i}].http.paths[{j}].path", problem)
+    for route in ctx.kind("HTTPRoute", "GRPCRoute"):
+        s = ctx.subject(route)
+        for i, rule_ in enumerate(as_list(get(route.data, "spec.rules"))):
+            refs = [str(as_dict(b).get("name")) for b in as_list(as_dict(rule_).get("backendRefs"))]
+            if not any((route.namespace, n) in names for n in refs):
+                continue
+            r.ok(s)
+            matches = as_list(as_dict(rule_).get("matches"))
+            if not matches:
+                r.fail(s, f"spec.rules[{i}]", "route rule without matches sends every path to vLLM")
+            for j, m in enumerate(matches):
+                problem = _path_problem(ctx, str(get(m, "path.value") or ""))
+                if problem:
+                    r.fail(s, f"spec.rules[{i}].matches[{j}].path", problem)
+
+
+def _ingress_policies(ctx: CheckContext, ns: str | None, labels: dict[str, str]) -> list[Document]:
+    out = []
+    for p in ctx.in_namespace("NetworkPolicy", ns):
+        types = [str(t) for t in as_list(get(p.data, "spec.policyTypes"))] or ["Ingress"]
+        if "Ingress" in types and selector_matches(get(p.data, "spec.podSelector"), labels):
+            out.append(p)
+    return out
+
+
+@rule(
+    "NET-002",
+    title="Ingress to serving pods is restricted by NetworkPolicy",
+    severity="high",
+    targets=["manifests", "live"],
+    inspects="""A NetworkPolicy with `Ingress` in policyTypes selects every serving pod; its
+    rules name peers (no empty rule, no rule without `from`, no `ipBlock` outside
+    `internal_cidrs`). Multi-pod serving (LeaderWorkerSet): `VLLM_HOST_IP` is set.""",
+    references=[
+        "vLLM-SEC (Inter-Node Communication)",
+        "CIS 5.3.2",
+        "NSA-K8s",
+        "CKV2_K8S_6",
+        "KL non-isolated-pod",
+        "DPO 3(1)(c)",
+    ],
+    remediation="Add an ingress allowlist policy next to the default-deny egress.",
+)
+def net_002(ctx: CheckContext, r: Results) -> None:
+    for pod in ctx.serving_pods:
+        s = ctx.subject(pod.obj)
+        policies = _ingress_policies(ctx, pod.namespace, pod.labels)
+        if not policies:
+            r.fail(
+                ctx.missing(
+                    f"NetworkPolicy/{pod.namespace or '(unset)'}/(ingress for {pod.obj.name})",
+                    pod.obj,
+                ),
+                "",
+                f"no NetworkPolicy with policyTypes [Ingress] selects the pods of {pod.obj.ref}",
+            )
+            continue
+        r.ok(s)
+        for p in policies:
+            ps = ctx.subject(p)
+            r.ok(ps)
+            for i, rule_ in enumerate(as_list(get(p.data, "spec.ingress"))):
+                ir = as_dict(rule_)
+                if not as_list(ir.get("from")):
+                    r.fail(
+                        ps, f"spec.ingress[{i}]", "ingress rule without `from` admits every source"
+                    )
+                for j, peer in enumerate(as_list(ir.get("from"))):
+                    cidr = get(peer, "ipBlock.cidr")
+                    if cidr and not cidr_inside(str(cidr), ctx.policy.internal_cidrs):
+                        r.fail(
+                            ps, f"spec.ingress[{i}].from[{j}].ipBlock.cidr", f"ingress from {cidr}"
+                        )
+    for c in ctx.serving:
+        if c.obj.kind == "LeaderWorkerSet" and "VLLM_HOST_IP" not in c.env:
+            r.fail(
+                ctx.subject(c.obj),
+                c.env_path("VLLM_HOST_IP"),
+                f"container {c.name}: multi-pod serving without VLLM_HOST_IP (TCPStore listens on all interfaces)",
+            )
+
+
+def _mesh_strict(ctx: CheckContext, ns: str | None) -> bool:
+    for pa in ctx.kind("PeerAuthentication"):
+        if (
+            pa.namespace in (ns, "istio-system")
+            and str(get(pa.data, "spec.mtls.mode")).upper() == "STRICT"
+        ):
+            return True
+    for n in ctx.kind("Namespace"):
+        if n.name == ns and (
+            n.labels.get("linkerd.io/inject") == "enabled"
+            or (
+                n.labels.get("istio-injection") == "enabled"
+                and any(True for _ in ctx.kind("PeerAuthentication"))
+            )
+        ):
+            return True
+    return False
+
+
+@rule(
+    "SEC-001",
+    title="Prompts are encrypted in transit on every hop",
+    severity="high",
+    targets=["manifests", "live", "site"],
+    inspects="""Client-facing Ingresses routing to vLLM have `spec.tls`; Gateway listeners use
+    HTTPS. The gateway-to-vLLM hop uses vLLM TLS (`--ssl-certfile` and `--ssl-keyfile`) or a
+    mesh in strict mode (Istio PeerAuthentication STRICT, Linkerd injection), or the site
+    attests transport encryption managed outside the chart. Multi-pod serving needs an
+    attested isolated network for unencrypted NCCL traffic.""",
+    references=[
+        "FADP 8",
+        "DPO 3(2)(c)",
+        "FINMA-OR §IV.D",
+        "NSA-K8s (encryption)",
+        "vLLM-SEC",
+        "POL tlsSettingsMissing",
+    ],
+    remediation="""Terminate TLS at the gateway and use mesh mTLS or vLLM TLS for the internal
+    hop.""",
+    evidence="compliance.attestations.transport_encryption when the mesh or network encryption "
+    "is managed outside the rendered manifests; compliance.attestations.internode_network for "
+    "multi-node serving.",
+)
+def sec_001(ctx: CheckContext, r: Results) -> None:
+    services = {(s.namespace, s.name) for s in serving_services(ctx)}
+    for ing in ctx.kind("Ingress"):
+        backends = [
+            str(get(p, "backend.service.name"))
+            for rule_ in as_list(get(ing.data, "spec.rules"))
+            for p in as_list(get(rule_, "http.paths"))
+        ]
+        if any((ing.namespace, b) in services for b in backends):
+            s = ctx.subject(ing)
+            r.ok(s)
+            if not as_list(get(ing.data, "spec.tls")):
+                r.fail(s, "spec.tls", "Ingress to vLLM without TLS")
+    for gw in ctx.kind("Gateway"):
+        if not gw.api_version.startswith("gateway.networking.k8s.io"):
+            continue
+        s = ctx.subject(gw)
+        r.ok(s)
+        for i, listener in enumerate(as_list(get(gw.data, "spec.listeners"))):
+            if str(as_dict(listener).get("protocol")) == "HTTP":
+                r.fail(
+                    s,
+                    f"spec.listeners[{i}].protocol",
+                    "Gateway listener without TLS (protocol HTTP)",
+                )
+    attested = ctx.policy.attestations.transport_encryption is not None
+    missing_hop: list[str] = []
+    for c in ctx.serving:
+        assert c.vllm is not None
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        tls = c.vllm.has("ssl-certfile") and c.vllm.has("ssl-keyfile")
+        if tls or attested or _mesh_strict(ctx, c.pod.namespace):
+            continue
+        if ctx.live:
+            r.fail(
+                s,
+                f"{c.path}.args",
+                f"container {c.name}: no vLLM TLS and no strict mesh mTLS for the gateway-to-vLLM hop",
+            )
+        else:
+            missing_hop.append(c.obj.ref)
+    if missing_hop:
+        r.missing_evidence(
+            ctx.site_path("attestations.transport_encryption"),
+            f"gateway-to-vLLM hop of {', '.join(sorted(set(missing_hop)))}: no vLLM TLS flags and no "
+            "strict mesh policy in the inputs",
+            "vLLM --ssl-certfile/--ssl-keyfile, an Istio PeerAuthentication STRICT, or "
+            "compliance.attestations.transport_encryption",
+        )
+    multi = any(c.obj.kind == "LeaderWorkerSet" for c in ctx.serving) or (
+        ctx.plan is not None and ctx.plan.layout.nodes_per_replica > 1
+    )
+    if multi and ctx.policy.attestations.internode_network is None:
+        r.missing_evidence(
+            ctx.site_path("attestations.internode_network"),
+            "serving spans several pods: NCCL/torch.distributed traffic is unencrypted",
+            "compliance.attestations.internode_network naming the isolated network",
+        )
+
+
+AUTH_KINDS = ("RequestAuthentication", "AuthorizationPolicy", "SecurityPolicy")
+
+
+def _gateway_auth_in_manifests(ctx: CheckContext) -> bool:
+    if ctx.kind(*AUTH_KINDS):
+        return True
+    for ing in ctx.kind("Ingress"):
+        ann = as_dict(ing.metadata.get("annotations"))
+        if any(k.endswith(("/auth-url", "/auth-type", "/auth-tls-secret")) for k in ann):
+            return True
+    return False
+
+
+@rule(
+    "SEC-002",
+    title="Client authentication at the gateway; vLLM API key as second layer",
+    severity="critical",
+    targets=["site", "manifests"],
+    inspects="""`compliance.gateway.auth` is oidc, mtls or per_client_api_keys (not none), or
+    a recognised auth object is in the manifests (Istio RequestAuthentication /
+    AuthorizationPolicy, Envoy Gateway SecurityPolicy, NGINX auth annotations). vLLM has
+    `--api-key` or `VLLM_API_KEY` so a direct call to `/v1` still fails. Critical with no
+    authentication; high with a gateway but no vLLM key; medium (evidence) with only the vLLM
+    key until the gateway is declared.""",
+    references=[
+        "DPO 3(1)(a),(c)",
+        "FADP 8",
+        "FINMA-OR §IV.C",
+        "FINMA-OR §IV.D",
+        'FINMA-AI "Governance"',
+        "BankA 47",
+        "vLLM-SEC",
+    ],
+    remediation="Authenticate users and services at the gateway and propagate identity for LOG-003.",
+    evidence="compliance.gateway.auth (oidc, mtls or per_client_api_keys).",
+)
+def sec_002(ctx: CheckContext, r: Results) -> None:
+    declared = ctx.policy.gateway.auth
+    gateway_ok = declared in ("oidc", "mtls", "per_client_api_keys") or _gateway_auth_in_manifests(
+        ctx
+    )
+    if declared == "none":
+        r.fail(
+            ctx.site_subject,
+            ctx.site_path("gateway.auth"),
+            "the site declares no authentication at the gateway",
+        )
+    for c in ctx.serving:
+        assert c.vllm is not None
+        if not c.serves_api:
+            continue  # Ray / headless workers answer no HTTP; the leader carries the key
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        key = c.vllm.has("api-key") or "VLLM_API_KEY" in c.env
+        if gateway_ok and not key:
+            r.fail(
+                s,
+                f"{c.path}.args",
+                f"container {c.name}: no --api-key or VLLM_API_KEY: a direct call to /v1 on the pod is unauthenticated",
+                severity="high",
+            )
+        elif not gateway_ok and not key:
+            r.fail(
+                s,
+                f"{c.path}.args",
+                f"container {c.name}: no authentication in front of vLLM (no gateway auth declared or found, no API key)",
+            )
+    if not gateway_ok and declared != "none" and ctx.serving:
+        r.missing_evidence(
+            ctx.site_path("gateway.auth"),
+            "the authenticating gateway is not declared",
+            "compliance.gateway.auth: oidc, mtls or per_client_api_keys",
+        )
+
+
+@rule(
+    "SEC-003",
+    title="Credentials come from Secrets, never literals",
+    severity="high",
+    targets=["manifests"],
+    inspects="""No literal after `--api-key`; no env whose name matches
+    `(?i)(api_?key|(^|_)token($|_)|secret|passw)` with a literal value; no such keys in ConfigMaps.
+    `secretKeyRef` env is a low note (prefer mounted files); Secret objects with inline data
+    are a low note (prefer an external secret store).""",
+    references=[
+        "CIS 5.4.1",
+        "CIS 5.4.2",
+        "CKV_K8S_35",
+        "KL env-var-secret",
+        "KL read-secret-from-env-var",
+        "POL sensitiveContainerEnvVar",
+        "POL sensitiveConfigmapContent",
+        "DPO 3(1)",
+    ],
+    remediation="Mount the key from a Secret; rotate it.",
+)
+def sec_003(ctx: CheckContext, r: Results) -> None:
+    for c in ctx.containers:
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        if c.vllm is not None:
+            for value in c.vllm.flags.get("api-key", []):
+                if value and not re.fullmatch(r"\$\(?\{?[A-Za-z_][A-Za-z0-9_]*\}?\)?", value):
+                    r.fail(
+                        s, f"{c.path}.args", f"container {c.name}: literal value after --api-key"
+                    )
+        for var in c.env.values():
+            if not SECRET_NAME.search(var.name):
+                continue
+            if var.source == "value" and var.value:
+                r.fail(s, var.path, f"container {c.name}: {var.name} holds a literal credential")
+            elif var.source == "configmap":
+                r.fail(s, var.path, f"container {c.name}: {var.name} comes from a ConfigMap")
+            elif var.source == "secret":
+                r.fail(
+                    s,
+                    var.path,
+                    f"container {c.name}: {var.name} from a Secret as env var; prefer a mounted file",
+                    severity="low",
+                )
+    for cm in ctx.kind("ConfigMap"):
+        s = ctx.subject(cm)
+        r.ok(s)
+        for key in as_dict(cm.data.get("data")):
+            if SECRET_NAME.search(str(key)):
+                r.fail(
+                    s,
+                    f'data["{key}"]' if "." in str(key) else f"data.{key}",
+                    f"ConfigMap key {key} looks like a credential",
+                )
+    for sec in ctx.kind("Secret"):
+        if sec.source == "cluster":
+            continue
+        s = ctx.subject(sec)
+        r.ok(s)
+        if as_dict(sec.data.get("data")) or as_dict(sec.data.get("stringData")):
+            r.fail(
+                s,
+                "data" if "data" in sec.data else "stringData",
+                "Secret with inline data in the manifests; prefer an external secret store",
+                severity="low",
+            )
+
+
+ENCRYPTION_PARAMS = ("encrypted", "encryption", "csi.storage.k8s.io/node-stage-secret-name")
+
+
+@rule(
+    "SEC-004",
+    title="Encryption at rest for Secrets and for volumes holding weights, caches and logs",
+    severity="high",
+    targets=["live", "manifests", "site"],
+    inspects="""StorageClasses used by the release (in the inputs or live) carry an encryption
+    parameter (`encrypted: "true"` for Ceph RBD, Longhorn, EBS) unless the site attests disk
+    encryption; the site attests encryption of Secrets in etcd (EncryptionConfiguration with
+    a provider other than identity) and disk encryption with keys under the institution's
+    control.""",
+    references=[
+        "CIS 1.2.27",
+        "CIS 1.2.28",
+        "CKV_K8S_104",
+        "NSA-K8s",
+        "FADP 8",
+        "DPO 3(2)(a),(b)",
+        "FINMA-OR §IV.D",
+        "SBA-CG (keys not unilaterally accessible to providers)",
+    ],
+    remediation="Enable KMS-backed encryption; use encrypted storage classes.",
+    evidence="compliance.attestations.secrets_encryption and compliance.attestations.disk_encryption.",
+    not_checked="the host target (kube-apiserver flags and EncryptionConfiguration files).",
+)
+def sec_004(ctx: CheckContext, r: Results) -> None:
+    att = ctx.policy.attestations
+    used = {str(get(p.data, "spec.storageClassName")) for p in ctx.kind("PersistentVolumeClaim")}
+    for sc in ctx.kind("StorageClass"):
+        if sc.name not in used and sc.source == "cluster":
+            continue
+        s = ctx.subject(sc)
+        r.ok(s)
+        params = as_dict(sc.data.get("parameters"))
+        encrypted = any(
+            str(params.get(k, "")).lower() in TRUTHY or (k.endswith("secret-name") and k in params)
+            for k in ENCRYPTION_PARAMS
+        )
+        if not encrypted and att.disk_encryption is None:
+            r.fail(s, "parameters", f"StorageClass {sc.name} shows no encryption parameter")
+    if att.secrets_encryption is None:
+        r.missing_evidence(
+            ctx.site_path("attestations.secrets_encryption"),
+            "encryption of Secrets at rest (etcd) is not attested",
+            "compliance.attestations.secrets_encryption: reference to the EncryptionConfiguration review",
+        )
+    else:
+        r.ok(ctx.site_subject)
+    if att.disk_encryption is None and ctx.serving:
+        r.missing_evidence(
+            ctx.site_path("attestations.disk_encryption"),
+            "encryption of volumes holding weights, caches and logs is not attested",
+            "compliance.attestations.disk_encryption",
+        )
+
+
+@rule(
+    "SEC-005",
+    title="No debug, development or admin surfaces in production",
+    severity="high",
+    targets=["manifests", "plan"],
+    inspects="""`VLLM_SERVER_DEV_MODE` is not 1 (critical: exposes /collective_rpc); no
+    `--profiler-config` or `VLLM_TORCH_PROFILER_DIR`; no `--enable-tokenizer-info-endpoint`;
+    `--disable-fastapi-docs` present (low); `--enable-lora` only when the site approves it and
+    never with `VLLM_ALLOW_RUNTIME_LORA_UPDATING` (critical); `--uvicorn-log-level` not
+    debug/trace.""",
+    references=["vLLM-SEC", "FINMA-OR §IV.B", "FINMA-OR §IV.C", "DPO 3(2)(f)"],
+    remediation="Remove the flags; use a separate non-production deployment for debugging.",
+)
+def sec_005(ctx: CheckContext, r: Results) -> None:
+    def check_args(s: Subject, path: str, v: VllmArgs, who: str, low_notes: bool) -> None:
+        for flag in ("profiler-config", "enable-tokenizer-info-endpoint"):
+            if v.has(flag):
+                r.fail(s, path, f"{who}: --{flag} exposes a debug surface")
+        if v.truthy("enable-lora") and not ctx.policy.lora_approved:
+            r.fail(s, path, f"{who}: --enable-lora without approval (compliance.lora_approved)")
+        if (v.value("uvicorn-log-level") or "").lower() in ("debug", "trace"):
+            r.fail(s, path, f"{who}: --uvicorn-log-level {v.value('uvicorn-log-level')}")
+        if low_notes and not v.has("disable-fastapi-docs"):
+            r.fail(
+                s,
+                path,
+                f"{who}: --disable-fastapi-docs is not set (/docs and /openapi.json are served)",
+                severity="low",
+            )
+
+    for c in ctx.serving:
+        assert c.vllm is not None
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        check_args(s, f"{c.path}.args", c.vllm, f"container {c.name}", True)
+        if c.env_value("VLLM_SERVER_DEV_MODE") == "1":
+            r.fail(
+                s,
+                c.env_path("VLLM_SERVER_DEV_MODE"),
+                f"container {c.name}: VLLM_SERVER_DEV_MODE=1 exposes /collective_rpc",
+                severity="critical",
+            )
+        if "VLLM_TORCH_PROFILER_DIR" in c.env:
+            r.fail(
+                s,
+                c.env_path("VLLM_TORCH_PROFILER_DIR"),
+                f"container {c.name}: VLLM_TORCH_PROFILER_DIR enables the profiler endpoints",
+            )
+        if (c.env_value("VLLM_ALLOW_RUNTIME_LORA_UPDATING") or "").lower() in TRUTHY:
+            r.fail(
+                s,
+                c.env_path("VLLM_ALLOW_RUNTIME_LORA_UPDATING"),
+                f"container {c.name}: runtime LoRA updates change the model at run time",
+                severity="critical",
+            )
+    ps, pv = ctx.plan_subject, ctx.plan_args()
+    if ps is not None and pv is not None:
+        r.ok(ps)
+        check_args(ps, "vllm.args", pv, "plan", False)
+        if ctx.plan_env().get("VLLM_SERVER_DEV_MODE") == "1":
+            r.fail(ps, "vllm.env", "plan: VLLM_SERVER_DEV_MODE=1", severity="critical")
+
+
+@rule(
+    "SEC-006",
+    title="Remote code from model repositories is never executed",
+    severity="high",
+    targets=["manifests", "plan"],
+    inspects="""No `--trust-remote-code` (or `trust_remote_code: true` in the `--config` file)
+    in vLLM containers or the plan's vLLM arguments. gpt-oss is natively supported and needs
+    no remote code.""",
+    references=["FINMA-OR §IV.C", 'FINMA-AI "Governance"', "DPO 3(2)(f)", "vLLM PR #36192"],
+    remediation="Drop the flag; if a waiver is unavoidable, pin --revision/--code-revision and cover the *.py files by the SUP-003 manifest.",
+)
+def sec_006(ctx: CheckContext, r: Results) -> None:
+    for c in ctx.serving:
+        assert c.vllm is not None
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        if c.vllm.truthy("trust-remote-code"):
+            r.fail(
+                s,
+                f"{c.path}.args",
+                f"container {c.name}: --trust-remote-code executes Python code from the model repository",
+            )
+    ps, pv = ctx.plan_subject, ctx.plan_args()
+    if ps is not None and pv is not None:
+        r.ok(ps)
+        if pv.truthy("trust-remote-code"):
+            r.fail(ps, "vllm.args", "plan: --trust-remote-code")

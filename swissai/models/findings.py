@@ -1,0 +1,150 @@
+"""Compliance results: rule metadata, findings, waivers and the report (`swissai check`).
+
+Stable keys (JSON output is a contract; additions are allowed). Every finding names the object
+(`Deployment/ai/gpt-oss-120b`) and the field (`spec.template.spec.containers[0].env`), and the
+file and line where the input was a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from swissai.models.base import Frozen
+from swissai.models.policy import Severity
+
+REPORT_API_VERSION = "swissai/v1alpha1"
+SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
+SEVERITY_RANK: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1, "none": 99}
+Confidence = Literal["verified", "secondary", "recalled"]
+Target = Literal["plan", "manifests", "live", "host", "site", "waivers"]
+
+
+def at_or_above(severity: str, threshold: str) -> bool:
+    """True when `severity` counts for `--fail-on threshold` (`none` never fails)."""
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[threshold]
+
+
+def expand_none(threshold: str) -> str:
+    """`--fail-on` value as a rank key (`none` ranks above every severity)."""
+    return threshold if threshold in SEVERITY_RANK else "none"
+
+
+class Reference(Frozen):
+    """One citation, with how sure we are of it (../compliance/sources.md tags)."""
+
+    text: str = Field(description="e.g. 'FINMA Circ. 2023/1 ch. IV.D' or 'CKV_K8S_43'")
+    confidence: Confidence = Field(
+        description="verified: read in the primary text; secondary: confirmed by secondary "
+        "sources only; recalled: to be checked against the primary text before relying on it"
+    )
+    url: str | None = None
+
+
+class RuleInfo(Frozen):
+    """Stable metadata of one rule; ids are never renumbered."""
+
+    id: str
+    title: str
+    theme: str
+    severity: Severity = Field(description="default severity (escalations are per finding)")
+    targets: list[Target]
+    inspects: str = Field(description="what the rule looks at, in one paragraph")
+    references: list[Reference]
+    remediation: str
+    evidence: str | None = Field(
+        None, description="human evidence the rule expects declared in the site profile"
+    )
+    not_checked: str | None = Field(
+        None, description="parts of the catalog rule swissai cannot check, and why"
+    )
+
+
+class WaiverTarget(Frozen):
+    kind: str
+    namespace: str | None = None
+    name: str
+
+
+class Waiver(Frozen):
+    """An entry of swissai-waivers.yaml. All of rule, object, reason, approver and expires are
+    required; an entry without them, or past its expiry date, is itself a finding."""
+
+    id: str | None = None
+    rule: str
+    object: str = Field(description="Kind/namespace/name or Kind/name; fnmatch patterns allowed")
+    reason: str
+    approver: str
+    expires: dt.date
+    created: dt.date | None = None
+    ticket: str | None = None
+
+
+class AppliedWaiver(Frozen):
+    id: str | None
+    reason: str
+    approver: str
+    expires: dt.date
+    file: str | None = None
+    line: int | None = None
+
+
+class Finding(Frozen):
+    rule_id: str
+    severity: Severity
+    title: str
+    message: str
+    object: str = Field(description="Kind/namespace/name of the object the finding is about")
+    field: str = Field("", description="path inside the object, e.g. spec.template.spec.hostPID")
+    file: str | None = Field(None, description="input file; None for live-cluster objects")
+    line: int | None = None
+    source: Target = "manifests"
+    missing_object: bool = Field(False, description="the finding is about an absent object")
+    evidence_expected: str | None = Field(
+        None, description="set when the finding only asks for declared human evidence"
+    )
+    remediation: str = ""
+    waived: bool = False
+    waiver: AppliedWaiver | None = None
+
+
+CheckStatus = Literal["passed", "failed", "waived", "not_applicable"]
+
+
+class CheckResult(Frozen):
+    """One rule evaluated on one object (JUnit: one test case each)."""
+
+    rule_id: str
+    object: str
+    status: CheckStatus
+    file: str | None = None
+    line: int | None = None
+    message: str = ""
+
+
+class Summary(Frozen):
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+    waived: int = 0
+    passed: int = 0
+    objects: int = 0
+
+
+class Report(Frozen):
+    apiVersion: str = REPORT_API_VERSION
+    kind: Literal["ComplianceReport"] = "ComplianceReport"
+    tool_version: str
+    catalog_version: str
+    checked_on: dt.date
+    inputs: list[str] = Field(description="files, '-' for stdin, cluster://CONTEXT for --cluster")
+    fail_on: str
+    failed: bool = Field(description="an unwaived finding at or above fail_on exists (exit 1)")
+    summary: Summary
+    rules: list[RuleInfo]
+    findings: list[Finding]
+    checks: list[CheckResult]
+    notes: list[str] = Field(default_factory=list)

@@ -1,0 +1,349 @@
+"""`swissai check` as CI calls it: the real process (`python -m swissai`), exact exit codes
+(0 ok, 1 findings, 2 bad input, 3 cluster unreachable), one machine document on stdout.
+
+The --cluster tests talk to a tiny stateful HTTP server on 127.0.0.1 (FakeKubeApi below). It
+fakes only what `swissai check --cluster` reads: the JSON list endpoints of the Kubernetes API
+(GET /api/v1/..., /apis/...), answering 404 for everything else, with no auth, watch, paging or
+admission. The real kubernetes client talks to it through a generated kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data" / "compliance"
+
+
+def swissai(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k != "SWISSAI_DEBUG"}
+    full.update(env or {})
+    full["COLUMNS"] = "120"
+    return subprocess.run(
+        [sys.executable, "-m", "swissai", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=cwd or REPO,
+        env=full,
+        input=stdin,
+    )
+
+
+def test_compliant_bundle_exits_0_and_findings_exit_1() -> None:
+    ok = swissai(
+        "check",
+        str(DATA / "baseline" / "bundle.yaml"),
+        "--site",
+        str(DATA / "baseline" / "site.yaml"),
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "PASS (--fail-on high)" in ok.stdout
+    bad = swissai("check", str(DATA / "third_party" / "vllm-quickstart.yaml"), "-o", "json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)  # stdout holds exactly one document, also on exit 1
+    assert report["failed"] is True and report["summary"]["critical"] > 0
+    assert bad.stderr.startswith("error: compliance findings at or above high")
+
+
+def test_fail_on_none_and_medium_change_the_gate() -> None:
+    bundle = str(
+        DATA / "baseline" / "bundle.yaml"
+    )  # with init's defaults: evidence findings (medium)
+    assert swissai("check", bundle, "--fail-on", "high").returncode == 0
+    assert swissai("check", bundle, "--fail-on", "medium").returncode == 1
+    assert (
+        swissai(
+            "check", str(DATA / "third_party" / "vllm-quickstart.yaml"), "--fail-on", "none"
+        ).returncode
+        == 0
+    )
+
+
+def test_stdin_stream_sarif_and_out_file(tmp_path: Path) -> None:
+    text = (DATA / "third_party" / "vllm-quickstart.yaml").read_text()
+    out = tmp_path / "report.sarif"
+    result = swissai("check", "-", "-o", "junit", "--out", str(out), stdin=text)
+    assert result.returncode == 1
+    assert result.stdout.startswith('<?xml version="1.0"')
+    sarif = json.loads(out.read_text())
+    uris = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in sarif["runs"][0]["results"]
+    }
+    assert uris == {"stdin"}
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["check"], "nothing to check"),
+        (["check", "tests/data/compliance/nope.yaml"], "nope.yaml: no such file"),
+        (["check", "README.md"], "README.md"),
+        (["check", "tests/data/compliance/baseline/bundle.yaml", "-o", "xml"], "--output xml"),
+        (
+            ["check", "tests/data/compliance/baseline/bundle.yaml", "--fail-on", "severe"],
+            "--fail-on severe",
+        ),
+        (
+            [
+                "check",
+                "tests/data/compliance/baseline/bundle.yaml",
+                "--site",
+                "tests/data/compliance/baseline/bundle.yaml",
+            ],
+            "site profile",
+        ),
+        (
+            ["check", "--plan", "tests/data/compliance/baseline/bundle.yaml"],
+            "not a swissai/v1alpha1 ServePlan",
+        ),
+        (
+            ["check", "--namespace", "ai", "tests/data/compliance/baseline/bundle.yaml"],
+            "need --cluster",
+        ),
+    ],
+)
+def test_bad_input_is_exit_2_naming_it(args: list[str], words: str) -> None:
+    result = swissai(*args)
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_waivers_file_marks_findings_and_expired_entries_fail(tmp_path: Path) -> None:
+    waivers = tmp_path / "swissai-waivers.yaml"
+    waivers.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "id": "W-1",
+                    "rule": "SEC-006",
+                    "object": "Deployment/ai/sec-006",
+                    "reason": "vendor model",
+                    "approver": "ciso@bank.internal",
+                    "expires": "2999-01-01",
+                },
+            ]
+        )
+    )
+    site = str(DATA / "baseline" / "site.yaml")
+    path = str(DATA / "fail" / "SEC-006.yaml")
+    waived = swissai(
+        "check", path, "--site", site, "--waivers", str(waivers), "--fail-on", "high", "-o", "json"
+    )
+    findings = json.loads(waived.stdout)["findings"]
+    sec = [f for f in findings if f["rule_id"] == "SEC-006"]
+    assert sec and all(f["waived"] for f in sec)
+    assert not any(f["rule_id"] == "SEC-006" and not f["waived"] for f in findings)
+    waivers.write_text(
+        "- {rule: SEC-006, object: Deployment/ai/sec-006, reason: r, approver: a, expires: 2001-01-01}\n"
+    )
+    expired = swissai("check", path, "--site", site, "--waivers", str(waivers), "-o", "json")
+    assert expired.returncode == 1
+    assert any(f["rule_id"] == "WAIVER-EXPIRED" for f in json.loads(expired.stdout)["findings"])
+    waivers.write_text("rule: SEC-006\n")
+    assert swissai("check", path, "--waivers", str(waivers)).returncode == 2
+
+
+class FakeKubeApi:
+    """Serves GET list endpoints from `objects` (kind -> items); 404 for anything else."""
+
+    def __init__(self, objects: dict[str, list[dict[str, Any]]]) -> None:
+        self.objects = objects
+        self.requests: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                fake.requests.append(path)
+                resource = path.rstrip("/").rsplit("/", 1)[-1]
+                namespace = (
+                    path.split("/namespaces/")[1].split("/")[0]
+                    if "/namespaces/" in path and not path.endswith("/namespaces")
+                    else None
+                )
+                if resource not in fake.objects:
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"kind":"Status","code":404}')
+                    return
+                items = [
+                    i
+                    for i in fake.objects[resource]
+                    if namespace is None or i["metadata"].get("namespace") == namespace
+                ]
+                body = json.dumps({"kind": "List", "items": items}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+
+    def kubeconfig(self, path: Path, port: int | None = None) -> Path:
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [
+                        {
+                            "name": "fake",
+                            "cluster": {"server": f"http://127.0.0.1:{port or self.port}"},
+                        }
+                    ],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                }
+            )
+        )
+        return path
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeKubeApi]:
+    quickstart = yaml.safe_load(
+        (DATA / "third_party" / "vllm-quickstart.yaml").read_text().split("---")[0]
+    )
+    quickstart["metadata"]["namespace"] = "ai"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "vllm-server-abc",
+            "namespace": "ai",
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "vllm-server-1"}],
+        },
+        "spec": {
+            "nodeName": "gpu-us-1",
+            "containers": quickstart["spec"]["template"]["spec"]["containers"],
+        },
+        "status": {
+            "containerStatuses": [
+                {"name": "vllm", "imageID": "docker.io/vllm/vllm-openai@sha256:" + "a" * 64}
+            ]
+        },
+    }
+    api = FakeKubeApi(
+        {
+            "nodes": [
+                {
+                    "metadata": {
+                        "name": "gpu-us-1",
+                        "labels": {"topology.kubernetes.io/region": "us-east-1"},
+                    },
+                    "status": {"allocatable": {"nvidia.com/gpu": "8"}},
+                }
+            ],
+            "namespaces": [{"metadata": {"name": "ai", "labels": {}}}],
+            "deployments": [quickstart],
+            "pods": [pod],
+        }
+    )
+    thread = threading.Thread(target=api.server.serve_forever, daemon=True)
+    thread.start()
+    yield api
+    api.server.shutdown()
+
+
+def test_cluster_reads_live_objects_read_only(fake_api: FakeKubeApi, tmp_path: Path) -> None:
+    config = fake_api.kubeconfig(tmp_path / "kubeconfig")
+    result = swissai(
+        "check", "--cluster", "--namespace", "ai", "-o", "json", env={"KUBECONFIG": str(config)}
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["inputs"] == ["cluster://fake"]
+    findings = report["findings"]
+    live = {(f["rule_id"], f["object"]) for f in findings}
+    assert ("RES-009", "Pod/ai/vllm-server-abc") in live  # the image actually pulled
+    assert ("RES-002", "Pod/ai/vllm-server-abc") in live  # runs on a node outside CH
+    assert ("HRD-001", "Namespace/ai") in live
+    assert all(f["file"].startswith("cluster://fake") for f in findings if f["source"] == "live")
+    assert "/api/v1/namespaces/ai/secrets" not in fake_api.requests
+    assert "/api/v1/nodes" in fake_api.requests
+
+
+def test_unreachable_cluster_is_exit_3(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    api = FakeKubeApi({})
+    config = api.kubeconfig(tmp_path / "kubeconfig", port=port)
+    api.server.server_close()
+    result = swissai("check", "--cluster", env={"KUBECONFIG": str(config)})
+    assert result.returncode == 3, result.stderr
+    assert "unreachable" in result.stderr
+    missing = swissai("check", "--cluster", env={"KUBECONFIG": str(tmp_path / "none")})
+    assert missing.returncode == 3 and "kubeconfig" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "plan_args",
+    [
+        [],  # the embedded default: gpt-oss-120b on one node, a Deployment
+        ["--model", "deepseek-r1", "--gpus", "16xh100-80gb@2"],  # a LeaderWorkerSet on Ray
+    ],
+    ids=["single-node", "multi-node"],
+)
+def test_default_render_with_init_site_profile_passes_fail_on_high(
+    tmp_path: Path, plan_args: list[str]
+) -> None:
+    """swissai's own render, with the site profile `swissai init` writes, passes
+    --fail-on high (rules needing human evidence report medium until it is declared). In the
+    multi-node render only the leader serves the API; Ray workers must not count as
+    unauthenticated vLLM endpoints (SEC-002)."""
+    assert swissai("init", "--out", str(tmp_path / "swissai.yaml")).returncode == 0
+    assert swissai("plan", *plan_args, "--out", str(tmp_path / "plan.yaml")).returncode == 0
+    rendered = swissai(
+        "render",
+        str(tmp_path / "plan.yaml"),
+        "--site",
+        str(tmp_path / "swissai.yaml"),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    result = swissai(
+        "check",
+        str(tmp_path / "out"),
+        "--site",
+        str(tmp_path / "swissai.yaml"),
+        "--plan",
+        str(tmp_path / "plan.yaml"),
+        "--fail-on",
+        "high",
+        "-o",
+        "json",
+    )
+    report = json.loads(result.stdout)
+    blocking = [
+        (f["rule_id"], f["object"], f["message"])
+        for f in report["findings"]
+        if f["severity"] in ("critical", "high") and not f["waived"]
+    ]
+    assert result.returncode == 0 and blocking == [], blocking
+    evidence = {f["rule_id"] for f in report["findings"] if f["evidence_expected"]}
+    assert {"GOV-003", "GOV-005", "GOV-007"} <= evidence

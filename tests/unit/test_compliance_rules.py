@@ -1,0 +1,213 @@
+"""Every rule of the registry on a failing and a passing example (tests/data/compliance/).
+
+The passing example of every rule is the compliant bundle in baseline/ with its complete site
+profile; each failing example is fail/<RULE>.yaml (manifests) and/or fail/<RULE>.site.yaml (a
+site profile); evidence rules without a file fail on the baseline bundle with the defaults that
+`swissai init` writes (no evidence declared).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from compliance_support import BASELINE, BASELINE_SITE, DATA, TODAY, check
+
+from swissai.core.compliance import CheckContext, CheckInput, WaiverEntry, rules, run_checks
+
+RULE_IDS = [r.info.id for r in rules()]
+
+# rule -> severity its failing example must raise (at least one finding of exactly this)
+EXPECTED = {
+    "RES-001": "critical",
+    "RES-002": "critical",
+    "RES-003": "critical",
+    "RES-004": "critical",
+    "RES-005": "critical",
+    "RES-006": "critical",
+    "RES-007": "high",
+    "RES-008": "high",
+    "RES-009": "critical",
+    "RES-010": "critical",
+    "RES-011": "high",
+    "NET-001": "critical",
+    "NET-002": "high",
+    "SEC-001": "high",
+    "SEC-002": "critical",
+    "SEC-003": "high",
+    "SEC-004": "high",
+    "SEC-005": "critical",
+    "SEC-006": "high",
+    "LOG-001": "critical",
+    "LOG-002": "high",
+    "LOG-003": "high",
+    "LOG-004": "medium",
+    "SUP-001": "high",
+    "SUP-002": "high",
+    "SUP-003": "critical",
+    "SUP-004": "high",
+    "SUP-005": "high",
+    "OPS-001": "medium",
+    "OPS-002": "medium",
+    "OPS-003": "medium",
+    "OPS-004": "medium",
+    "OPS-005": "high",
+    "GOV-001": "high",
+    "GOV-002": "medium",
+    "GOV-003": "high",
+    "GOV-004": "high",
+    "GOV-005": "medium",
+    "GOV-006": "medium",
+    "GOV-007": "high",
+    "GOV-008": "medium",
+    "HRD-001": "high",
+    "HRD-002": "critical",
+    "HRD-003": "critical",
+    "HRD-004": "high",
+    "HRD-005": "high",
+    "HRD-006": "medium",
+    "HRD-007": "medium",
+}
+
+
+def failing_example(rule_id: str) -> tuple[list[Path], Path | None]:
+    manifest, site = DATA / "fail" / f"{rule_id}.yaml", DATA / "fail" / f"{rule_id}.site.yaml"
+    paths = [manifest] if manifest.exists() else [BASELINE]
+    if site.exists():
+        return paths, site
+    return paths, (BASELINE_SITE if manifest.exists() else None)
+
+
+def test_every_catalog_rule_is_registered_once_with_metadata() -> None:
+    assert len(RULE_IDS) == 48 == len(set(RULE_IDS)) == len(EXPECTED)
+    for r in rules():
+        info = r.info
+        assert info.title and info.inspects and info.remediation and info.targets
+        assert info.severity in ("critical", "high", "medium", "low")
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_rule_fails_on_its_failing_example(rule_id: str) -> None:
+    paths, site = failing_example(rule_id)
+    report = check(paths, site)
+    severities = {f.severity for f in report.findings if f.rule_id == rule_id}
+    assert EXPECTED[rule_id] in severities, (
+        rule_id,
+        [f.message for f in report.findings if f.rule_id == rule_id],
+    )
+    for f in report.findings:
+        assert f.file is not None and f.line is not None and f.line >= 1
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_rule_passes_on_the_compliant_bundle(rule_id: str) -> None:
+    report = check([BASELINE], BASELINE_SITE)
+    problems = [f for f in report.findings if f.rule_id == rule_id and f.severity != "low"]
+    assert problems == []
+    statuses = {c.status for c in report.checks if c.rule_id == rule_id}
+    assert "failed" not in statuses or rule_id == "SEC-003"  # SEC-003: low note on secretKeyRef env
+
+
+def test_quickstart_vllm_deployment_raises_the_residency_criticals() -> None:
+    report = check([DATA / "third_party" / "vllm-quickstart.yaml"], None)
+    critical = {f.rule_id for f in report.findings if f.severity == "critical"}
+    assert {"RES-004", "RES-005", "RES-006", "RES-009"} <= critical
+    assert report.failed
+    telemetry = [f for f in report.findings if f.rule_id == "RES-006"]
+    assert any("stats.vllm.ai" in f.message for f in telemetry)
+    hub = next(f for f in report.findings if f.rule_id == "RES-005" and "hub id" in f.message)
+    assert hub.object == "Deployment/default/vllm-server"
+    assert hub.field == "spec.template.spec.containers[0].args[0]"
+    assert hub.file is not None and hub.file.endswith("vllm-quickstart.yaml") and hub.line == 21
+
+
+def test_exact_value_one_and_masking_are_reported_specifically() -> None:
+    report = check([DATA / "fail" / "RES-006.yaml"], BASELINE_SITE)
+    messages = " ".join(f.message for f in report.findings if f.rule_id == "RES-006")
+    assert 'VLLM_NO_USAGE_STATS is "true"' in messages
+    assert "masks" in messages or "reads VLLM_DO_NOT_TRACK before DO_NOT_TRACK" in messages
+
+
+def test_missing_evidence_is_medium_until_declared_and_a_site_can_raise_it(tmp_path: Path) -> None:
+    report = check([BASELINE], None)
+    evidence = [f for f in report.findings if f.evidence_expected]
+    assert evidence and all(f.severity == "medium" for f in evidence)
+    assert {"GOV-003", "GOV-007", "GOV-005"} <= {f.rule_id for f in evidence}
+    assert not report.failed
+    site = tmp_path / "swissai.yaml"
+    site.write_text(
+        "apiVersion: swissai/v1alpha1\nkind: SiteProfile\nnamespace: ai\n"
+        "compliance:\n  severity_overrides: {GOV-007: high}\n",
+        encoding="utf-8",
+    )
+    raised = check([BASELINE], site)
+    assert {f.severity for f in raised.findings if f.rule_id == "GOV-007"} == {"high"}
+    assert raised.failed
+
+
+def test_severity_overrides_never_lower(tmp_path: Path) -> None:
+    site = tmp_path / "swissai.yaml"
+    site.write_text(
+        "apiVersion: swissai/v1alpha1\nkind: SiteProfile\nnamespace: ai\n"
+        "compliance:\n  severity_overrides: {HRD-002: low}\n",
+        encoding="utf-8",
+    )
+    report = check([DATA / "fail" / "HRD-002.yaml"], site)
+    assert "critical" in {f.severity for f in report.findings if f.rule_id == "HRD-002"}
+
+
+def _waiver(data: dict[str, object], index: int = 0) -> WaiverEntry:
+    return WaiverEntry(data=data, file="swissai-waivers.yaml", line=2 + index * 6, index=index)
+
+
+def test_waivers_mark_findings_and_invalid_or_expired_waivers_are_findings() -> None:
+    waivers = [
+        _waiver(
+            {
+                "id": "W-1",
+                "rule": "SEC-006",
+                "object": "Deployment/ai/sec-006",
+                "reason": "vendor model",
+                "approver": "ciso@bank.internal",
+                "expires": dt.date(2026, 12, 31),
+            }
+        ),
+        _waiver(
+            {
+                "id": "W-2",
+                "rule": "SEC-006",
+                "object": "Deployment/ai/other",
+                "reason": "x",
+                "approver": "ciso",
+                "expires": dt.date(2026, 1, 1),
+            },
+            1,
+        ),
+        _waiver(
+            {"id": "W-3", "rule": "SEC-006", "object": "Deployment/ai/sec-006", "reason": "x"}, 2
+        ),
+    ]
+    report = check([DATA / "fail" / "SEC-006.yaml"], BASELINE_SITE, waivers=waivers)
+    sec = [f for f in report.findings if f.rule_id == "SEC-006"]
+    assert sec and all(f.waived for f in sec)
+    assert sec[0].waiver is not None and sec[0].waiver.approver == "ciso@bank.internal"
+    ids = {f.rule_id: f for f in report.findings if f.rule_id.startswith("WAIVER-")}
+    assert ids["WAIVER-EXPIRED"].line == 8 and "2026-01-01" in ids["WAIVER-EXPIRED"].message
+    assert (
+        "approver" in ids["WAIVER-INVALID"].message and "expires" in ids["WAIVER-INVALID"].message
+    )
+    assert report.failed  # the expired and the incomplete waiver are high findings
+    assert any(c.status == "waived" for c in report.checks if c.rule_id == "SEC-006")
+
+
+def test_plan_checks_use_the_plan_file_lines() -> None:
+    from swissai.cli.check import _load_plan
+
+    plan_path = DATA / "plan-logging.yaml"
+    plan, doc = _load_plan(plan_path)
+    ctx = CheckContext(objects=[], plan=plan, plan_doc=doc, today=TODAY)
+    report = run_checks(CheckInput(ctx=ctx))
+    log = [f for f in report.findings if f.rule_id == "LOG-001"]
+    assert log and log[0].object == "ServePlan/gpt-oss-120b" and log[0].file == str(plan_path)
+    assert log[0].line == doc.lines["vllm.args"]
