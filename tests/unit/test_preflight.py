@@ -1,0 +1,129 @@
+"""swissai.core.preflight: needs from manifests + site, evaluation against cluster facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swissai.core.preflight import (
+    POD_SECURITY_LABEL,
+    Access,
+    ClusterFacts,
+    NodeFacts,
+    evaluate,
+    needs_from,
+    rbac_objects,
+)
+from swissai.models.site import GpuScheduling, SiteProfile
+
+H100 = "NVIDIA-H100-80GB-HBM3"
+SITE = SiteProfile(gpu=GpuScheduling(products=[H100]))
+
+
+def deployment(gpus: int = 8, replicas: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "m", "namespace": "swissai-llm"},
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "vllm", "resources": {"limits": {"nvidia.com/gpu": gpus}}}
+                    ]
+                }
+            },
+        },
+    }
+
+
+def gpu_node(name: str, gpus: int, region: str = "ch-zh1", product: str = H100) -> NodeFacts:
+    labels = {
+        "topology.kubernetes.io/region": region,
+        "nvidia.com/gpu.present": "true",
+        "nvidia.com/gpu.product": product,
+    }
+    return NodeFacts(name, labels, gpus)
+
+
+def good_facts(**changes: Any) -> ClusterFacts:
+    base: dict[str, Any] = dict(
+        version=(1, 33, "v1.33.1"),
+        nodes=(gpu_node("a", 8),),
+        storage_classes=frozenset({"ceph-rbd-ch"}),
+        pvc_phase="Bound",
+        namespace_labels={POD_SECURITY_LABEL: "restricted"},
+    )
+    base.update(changes)
+    return ClusterFacts(**base)
+
+
+def test_a_ready_cluster_passes() -> None:
+    needs = needs_from([deployment()], SITE)
+    assert needs.gpus_per_pod == 8 and needs.pods == 1 and needs.pvc == "swissai-models"
+    assert evaluate(needs, good_facts()).ok
+
+
+def test_gpus_count_only_swiss_nodes_of_the_planned_product() -> None:
+    needs = needs_from([deployment(replicas=2)], SITE)
+    facts = good_facts(
+        nodes=(
+            gpu_node("a", 8),
+            gpu_node("b", 8, region="eu-west-1"),
+            gpu_node("c", 8, product="NVIDIA-A100"),
+        )
+    )
+    result = evaluate(needs, facts)
+    [failure] = result.failures
+    assert failure.check == "gpu-capacity" and "need 2 pod(s) x 8 nvidia.com/gpu" in failure.message
+    assert "room for 1" in failure.message and failure.fix
+    facts = good_facts(nodes=(gpu_node("a", 8), gpu_node("b", 16, region="ch-be1")))
+    assert evaluate(needs, facts).ok
+
+
+def test_each_failure_is_one_line_with_a_fix() -> None:
+    lws = {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "m", "namespace": "swissai-llm"},
+    }
+    needs = needs_from([deployment(), lws], SITE)
+    denied = ((Access("create", "apps", "deployments", "swissai-llm"), ""),)
+    facts = good_facts(
+        version=(1, 26, "v1.26.3"),
+        denied=denied,
+        storage_classes=frozenset({"local"}),
+        pvc_phase=None,
+        namespace_labels={},
+    )
+    result = evaluate(needs, facts)
+    checks = [f.check for f in result.failures]
+    assert checks == ["api-version", "rbac", "crd", "storage", "storage", "pod-security"]
+    for failure in result.failures:
+        assert "\n" not in failure.line() and "; fix: " in failure.line()
+    assert "LeaderWorkerSet" in result.failures[2].message
+
+
+def test_namespace_labels_from_the_manifests_count() -> None:
+    ns = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "swissai-llm", "labels": {POD_SECURITY_LABEL: "restricted"}},
+    }
+    needs = needs_from([ns, deployment()], SITE)
+    assert evaluate(needs, good_facts(namespace_labels=None)).ok
+    assert not evaluate(needs_from([deployment()], SITE), good_facts(namespace_labels=None)).ok
+
+
+def test_rbac_role_is_exactly_the_needs() -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "swissai-llm"}}
+    needs = needs_from([ns, deployment()], SITE)
+    role, cluster_role = rbac_objects(needs)
+    rules = {(r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in role["rules"]}
+    assert rules[("apps", "deployments")] == ["get", "create", "patch", "delete"]
+    assert rules[("", "pods/log")] == ["get"]
+    cluster_rules = {
+        (r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in cluster_role["rules"]
+    }
+    assert cluster_rules[("", "namespaces")] == ["get", "create", "patch"]  # never delete
+    assert all(verb != "*" for r in role["rules"] + cluster_role["rules"] for verb in r["verbs"])
