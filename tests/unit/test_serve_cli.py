@@ -1,0 +1,288 @@
+"""`swissai serve` through the CLI without vLLM: dry run, secrets, exit codes, preflight."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from swissai.cli.main import app
+from swissai.errors import SwissaiError
+
+SECRET = "sk-very-secret-0123456789"
+
+
+def _run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def _code(result) -> int:  # type: ignore[no-untyped-def]
+    """The exit code `swissai` gives: SwissaiError -> its code (mapped in cli.main.run)."""
+    if isinstance(result.exception, SwissaiError):
+        return result.exception.exit_code
+    return int(result.exit_code)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("plans")
+    out = {}
+    for name, args in {
+        "oss20": ["--model", "gpt-oss-20b", "--gpus", "1xh100-80gb"],
+        "llama8": [
+            "--model",
+            "llama-3.1-8b-instruct",
+            "--gpus",
+            "1xl40s-48gb",
+            "--max-model-len",
+            "8192",
+        ],
+        "infeasible": ["--model", "gpt-oss-120b", "--gpus", "1xh100-80gb"],
+    }.items():
+        path = root / f"{name}.yaml"
+        result = _run("plan", *args, "-o", "json", "--out", str(path))
+        assert _code(result) in (0, 4), result.output
+        out[name] = path
+    return out
+
+
+@pytest.fixture
+def no_vllm_path(tmp_path: Path) -> dict[str, str]:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    return {"PATH": str(empty)}
+
+
+@pytest.fixture
+def fake_vllm_python(tmp_path: Path) -> Path:
+    """An executable standing in for a Python that has vLLM 0.33.0 (answers the version query)."""
+    path = tmp_path / "python"
+    path.write_text("#!/bin/sh\necho vllm 0.33.0\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_dry_run_prints_exact_argv_and_masked_env(
+    plans: dict[str, Path], tmp_path: Path, no_vllm_path: dict[str, str]
+) -> None:
+    key = tmp_path / "key"
+    key.write_text(SECRET + "\n")
+    result = _run(
+        "serve",
+        str(plans["llama8"]),
+        "--dry-run",
+        "--model-dir",
+        "/models/llama",
+        "--api-key-file",
+        str(key),
+        "-o",
+        "json",
+        env=no_vllm_path,
+    )
+    assert _code(result) == 0, result.output
+    assert SECRET not in result.output
+    doc = json.loads(result.stdout)
+    plan = yaml.safe_load(plans["llama8"].read_text())
+    rest = plan["vllm"]["args"][2:]  # the plan's "--model meta-llama/..." is replaced
+    assert plan["vllm"]["args"][0] == "--model"
+    assert doc["argv"] == [
+        "vllm",
+        "serve",
+        "/models/llama",
+        *rest,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8000",
+    ]
+    assert doc["env"]["VLLM_API_KEY"] == "****"
+    assert doc["env"]["HF_HUB_OFFLINE"] == "1" and doc["env"]["VLLM_NO_USAGE_STATS"] == "1"
+    assert "PATH" not in doc["env"]
+
+
+def test_dry_run_table_is_argv_line_then_env_lines(
+    plans: dict[str, Path], no_vllm_path: dict[str, str]
+) -> None:
+    result = _run(
+        "serve",
+        str(plans["oss20"]),
+        "--dry-run",
+        "--model-dir",
+        "/models/oss",
+        "--target",
+        "cpu",
+        env=no_vllm_path,
+    )
+    assert _code(result) == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# argv"
+    assert lines[1].startswith("vllm serve /models/oss --served-model-name gpt-oss-20b ")
+    assert "--gpu-memory-utilization" not in lines[1] and "--enforce-eager" in lines[1]
+    assert lines[2] == "# env"
+    env = dict(line.split("=", 1) for line in lines[3:])
+    assert env["VLLM_TARGET_DEVICE"] == "cpu"
+    assert env["TIKTOKEN_ENCODINGS_BASE"] == "/models/oss/encodings"  # gpt-oss: RES-007
+    assert "VLLM_API_KEY" not in env  # none given
+
+
+def test_infeasible_plan_exit_4(plans: dict[str, Path]) -> None:
+    result = _run("serve", str(plans["infeasible"]), "--dry-run")
+    assert _code(result) == 4
+    assert "does not fit" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "tpu"], "--target tpu"),
+        (["--port", "70000"], "--port 70000"),
+        (["--vllm-python", "/a", "--vllm-bin", "/b"], "exclude each other"),
+        (["--output", "xml"], "--output xml"),
+    ],
+)
+def test_bad_input_exit_2(plans: dict[str, Path], args: list[str], message: str) -> None:
+    result = _run("serve", str(plans["llama8"]), "--dry-run", *args)
+    assert _code(result) == 2
+    assert message in result.exception.message  # type: ignore[union-attr]
+
+
+def test_not_a_plan_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text("kind: Deployment\n")
+    assert _code(_run("serve", str(bad), "--dry-run")) == 2
+    assert _code(_run("serve", str(tmp_path / "missing.yaml"), "--dry-run")) == 2
+    other = tmp_path / "old.yaml"
+    other.write_text("apiVersion: swissai/v0\nkind: ServePlan\n")
+    result = _run("serve", str(other), "--dry-run")
+    assert _code(result) == 2 and "apiVersion" in result.exception.message  # type: ignore[union-attr]
+
+
+def test_empty_key_file_exit_2(plans: dict[str, Path], tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("\n")
+    result = _run("serve", str(plans["llama8"]), "--dry-run", "--api-key-file", str(key))
+    assert _code(result) == 2
+
+
+def test_catalog_plan_without_model_dir_exit_2(plans: dict[str, Path]) -> None:
+    result = _run("serve", str(plans["llama8"]))
+    assert _code(result) == 2
+    assert result.exception.hint == "pass --model-dir DIR"  # type: ignore[union-attr]
+
+
+def test_no_vllm_exit_3_with_install_hint(
+    plans: dict[str, Path], tmp_path: Path, no_vllm_path: dict[str, str]
+) -> None:
+    result = _run("serve", str(plans["llama8"]), "--model-dir", str(tmp_path), env=no_vllm_path)
+    assert _code(result) == 3
+    assert "vLLM is not installed" in result.exception.message  # type: ignore[union-attr]
+    assert "pip install" in result.exception.hint  # type: ignore[union-attr]
+
+
+def _model_dir(tmp_path: Path, model_type: str) -> Path:
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"model_type": model_type}))
+    return d
+
+
+def test_gpt_oss_needs_encodings_checked_by_sha256(
+    plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
+) -> None:
+    model = _model_dir(tmp_path, "gpt_oss")
+    common = [
+        "serve",
+        str(plans["oss20"]),
+        "--model-dir",
+        str(model),
+        "--vllm-python",
+        str(fake_vllm_python),
+        "--target",
+        "cpu",
+    ]
+    result = _run(*common)
+    assert _code(result) == 3
+    assert "o200k_base.tiktoken" in result.exception.message  # type: ignore[union-attr]
+    enc = model / "encodings"
+    enc.mkdir()
+    (enc / "o200k_base.tiktoken").write_text("not the real file\n")
+    result = _run(*common)
+    assert _code(result) == 3
+    assert "sha256" in result.exception.message  # type: ignore[union-attr]
+
+
+def test_port_in_use_exit_3(plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path) -> None:
+    model = _model_dir(tmp_path, "llama")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        result = _run(
+            "serve",
+            str(plans["llama8"]),
+            "--model-dir",
+            str(model),
+            "--vllm-python",
+            str(fake_vllm_python),
+            "--target",
+            "cpu",
+            "--port",
+            str(port),
+        )
+    assert _code(result) == 3
+    assert f"127.0.0.1:{port}" in result.exception.message  # type: ignore[union-attr]
+
+
+def test_missing_model_dir_exit_3(
+    plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
+) -> None:
+    result = _run(
+        "serve",
+        str(plans["llama8"]),
+        "--model-dir",
+        str(tmp_path / "nope"),
+        "--vllm-python",
+        str(fake_vllm_python),
+        "--target",
+        "cpu",
+    )
+    assert _code(result) == 3
+    assert "config.json" in result.exception.message  # type: ignore[union-attr]
+
+
+def test_gpu_target_without_gpu_exit_3(
+    plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
+) -> None:
+    pytest.importorskip("pynvml")
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        pynvml.nvmlShutdown()
+        pytest.skip("this machine has NVML")
+    except pynvml.NVMLError:
+        pass
+    model = _model_dir(tmp_path, "llama")
+    result = _run(
+        "serve",
+        str(plans["llama8"]),
+        "--model-dir",
+        str(model),
+        "--vllm-python",
+        str(fake_vllm_python),
+        "--port",
+        str(_free_port()),
+    )
+    assert _code(result) == 3
+    assert "no usable GPU" in result.exception.message  # type: ignore[union-attr]
+    assert "--target cpu" in result.exception.hint  # type: ignore[union-attr]

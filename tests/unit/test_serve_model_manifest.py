@@ -1,0 +1,61 @@
+"""`swissai serve` preflight: the model directory must match its sha256 manifest (issue 7).
+
+Uses the real manifest writer and the same verifier the pods' init container runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swissai.adapters.model_manifest import DEFAULT_MANIFEST, build_manifest, sha256_file
+from swissai.cli.serve import _check_model_dir
+from swissai.errors import EnvironmentProblem
+
+
+def _model(tmp_path: Path) -> Path:
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "config.json").write_text('{"model_type": "llama"}')
+    (d / "model.safetensors").write_bytes(b"\x00" * 4096)
+    return d
+
+
+def _write_manifest(d: Path) -> None:
+    (d / DEFAULT_MANIFEST).write_text(build_manifest(d), encoding="utf-8")
+
+
+def test_verified_directory_passes_and_says_so(tmp_path: Path) -> None:
+    d = _model(tmp_path)
+    _write_manifest(d)
+    notes: list[str] = []
+    _check_model_dir(d, sha256_file(d / DEFAULT_MANIFEST), notes.append)
+    assert any("match" in n for n in notes)
+
+
+def test_altered_weights_stop_the_start(tmp_path: Path) -> None:
+    d = _model(tmp_path)
+    _write_manifest(d)
+    pinned = sha256_file(d / DEFAULT_MANIFEST)
+    (d / "model.safetensors").write_bytes(b"\x01" * 4096)
+    with pytest.raises(EnvironmentProblem, match="does not match its manifest"):
+        _check_model_dir(d, pinned, lambda _: None)
+
+
+def test_missing_manifest_is_a_warning_unless_pinned(tmp_path: Path) -> None:
+    d = _model(tmp_path)
+    notes: list[str] = []
+    _check_model_dir(d, None, notes.append)
+    assert any("not verified" in n for n in notes)
+    with pytest.raises(EnvironmentProblem, match="missing"):
+        _check_model_dir(d, "0" * 64, lambda _: None)
+
+
+def test_a_replaced_manifest_fails_against_the_pin(tmp_path: Path) -> None:
+    d = _model(tmp_path)
+    _write_manifest(d)
+    pinned = sha256_file(d / DEFAULT_MANIFEST)
+    (d / "model.safetensors").write_bytes(b"\x02" * 4096)
+    _write_manifest(d)  # an attacker rewrites the manifest to match the new weights
+    with pytest.raises(EnvironmentProblem):
+        _check_model_dir(d, pinned, lambda _: None)
