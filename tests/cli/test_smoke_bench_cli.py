@@ -1,0 +1,306 @@
+"""`swissai smoke` and `swissai bench`: exact exit codes and messages, against the in-repo fake
+OpenAI server (tests/fakes/fake_openai.py) on 127.0.0.1. The real vLLM runs in
+tests/integration/test_smoke_bench.py."""
+
+from __future__ import annotations
+
+import json
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes.fake_openai import FakeOpenAI
+from typer.testing import CliRunner
+
+from swissai.cli.main import app
+
+KEY = "sk-fake-0123456789"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Run the app as `swissai` does: SwissaiError -> its exit code (cli.main.run)."""
+    from swissai.errors import SwissaiError
+
+    runner = CliRunner()
+    result = runner.invoke(app, list(args))
+    if isinstance(result.exception, SwissaiError):
+        return result.exception.exit_code, result.stdout, result.exception.message
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "key"
+    path.write_text(KEY + "\n")
+    return path
+
+
+def _fake(**kwargs: object) -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(api_key=KEY, **kwargs)  # type: ignore[arg-type]
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    yield from _fake()
+
+
+@pytest.fixture
+def gpt_oss() -> Iterator[FakeOpenAI]:
+    yield from _fake(model="gpt-oss-120b", harmony=True, gateway=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- smoke ---------------------------------------------------------------------------------------
+
+
+def test_smoke_one_line_per_check_and_exit_0(fake: FakeOpenAI, key_file: Path) -> None:
+    code, out, err = invoke("smoke", fake.base_url, "--api-key-file", str(key_file))
+    assert code == 0, out + err
+    lines = out.splitlines()
+    names = [line.split()[1] for line in lines]
+    assert names == [
+        "models", "completion", "chat", "tool-call", "reasoning", "auth-missing-key",
+        "auth-wrong-key", "exposure-inference", "exposure-admin", "exposure-docs",
+        "exposure-metrics",
+    ]  # fmt: skip
+    assert lines[0] == "PASS  models              lists fake-model (max_model_len 4096)"
+    assert lines[-1].startswith("WARN  exposure-metrics") and lines[-1].endswith("[NET-001]")
+    assert KEY not in out + err
+
+
+def test_smoke_strict_turns_exposure_warnings_into_exit_1(fake: FakeOpenAI, key_file: Path) -> None:
+    code, out, _ = invoke("smoke", fake.base_url, "--api-key-file", str(key_file), "--strict")
+    assert code == 1
+    assert "FAIL  exposure-metrics" in out and "PASS  chat" in out
+
+
+def test_smoke_gpt_oss_behind_gateway_passes_strict_with_tool_round_trip(
+    gpt_oss: FakeOpenAI, key_file: Path
+) -> None:
+    code, out, err = invoke(
+        "smoke", gpt_oss.base_url, "--api-key-file", str(key_file), "--strict", "-o", "json"
+    )
+    assert code == 0, out + err
+    report = json.loads(out)  # exactly one document on stdout
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["tool-call"]["status"] == "pass"
+    assert checks["tool-call"]["detail"].startswith("get_weather called, result accepted")
+    assert checks["reasoning"]["status"] == "pass"
+    assert all(c["status"] == "pass" for c in report["checks"]), report
+    # the round trip really happened: a second chat request carried the tool result
+    assert gpt_oss.counters.paths.count("POST /v1/chat/completions") >= 3
+    assert report["ok"] is True and report["failed"] == 0
+
+
+def test_smoke_wrong_key_exit_1_with_clear_message(fake: FakeOpenAI, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.write_text("sk-wrong\n")
+    code, out, _ = invoke("smoke", fake.base_url, "--api-key-file", str(wrong))
+    assert code == 1
+    assert out.splitlines()[0] == (
+        "FAIL  models              /v1/models: HTTP 401 Unauthorized: Unauthorized: the API key "
+        "from --api-key-file was refused (pass the server's key with --api-key-file)"
+    )
+    assert "SKIP  completion" in out and "sk-wrong" not in out
+
+
+def test_smoke_missing_key_says_so(fake: FakeOpenAI) -> None:
+    code, out, _ = invoke("smoke", fake.base_url)
+    assert code == 1
+    assert "the API key is missing" in out.splitlines()[0]
+
+
+def test_smoke_open_endpoint_fails_auth_checks(key_file: Path) -> None:
+    for fake in _fake(accept_any_key=True):
+        code, out, _ = invoke("smoke", fake.base_url, "--api-key-file", str(key_file))
+        assert code == 1
+        assert "PASS  auth-missing-key" in out
+        assert (
+            "FAIL  auth-wrong-key      not refused with a wrong key: GET /v1/models -> 200" in out
+        )
+        code, out, _ = invoke(
+            "smoke", fake.base_url, "--api-key-file", str(key_file), "--no-expect-auth"
+        )
+        assert code == 0 and "WARN  auth-wrong-key" in out
+
+
+def test_smoke_junit_document(fake: FakeOpenAI, key_file: Path, tmp_path: Path) -> None:
+    report = tmp_path / "smoke.xml"
+    code, out, _ = invoke(
+        "smoke", fake.base_url, "--api-key-file", str(key_file), "-o", "junit", "--out",
+        str(report), "--strict",
+    )  # fmt: skip
+    assert code == 1
+    assert out.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    root = ET.fromstring(out)
+    assert root.tag == "testsuites" and root.get("failures") == "4"
+    assert report.read_text() == out
+
+
+def test_smoke_unreachable_exit_1_and_skips(key_file: Path) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    code, out, _ = invoke("smoke", url, "--api-key-file", str(key_file))
+    assert code == 1
+    assert out.splitlines()[0].startswith("FAIL  models              /v1/models: connect:")
+    assert out.count("SKIP") == 10
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["smoke", "localhost:8000"], "is not an http(s) URL"),
+        (["smoke", "http://u:p@127.0.0.1:1"], "the URL holds credentials"),
+        (["smoke", "http://127.0.0.1:1", "-o", "sarif"], "--output sarif"),
+        (["smoke", "http://127.0.0.1:1", "--api-key-file", "/nonexistent/key"], "cannot read"),
+        (["bench", "http://127.0.0.1:1", "--concurrency", "1,x"], "comma-separated integers"),
+        (["bench", "http://127.0.0.1:1", "--concurrency", "0"], "at least 1"),
+        (["bench", "http://127.0.0.1:1", "--profile", "video"], "--profile video"),
+        (["bench", "http://127.0.0.1:1", "--num-prompts", "4", "--duration", "3"], "exclude"),
+        (["bench", "http://127.0.0.1:1", "--api", "responses"], "--api responses"),
+        (["bench", "http://127.0.0.1:1", "--plan", "/nonexistent/plan.yaml"], "cannot read plan"),
+        (["bench", "http://127.0.0.1:1", "-o", "junit"], "--output junit"),
+    ],
+)
+def test_bad_input_is_exit_2_before_any_request(args: list[str], message: str) -> None:
+    code, _, err = invoke(*args)
+    assert code == 2
+    assert message in err
+
+
+# --- bench ---------------------------------------------------------------------------------------
+
+
+def test_bench_json_counts_match_the_server(
+    fake: FakeOpenAI, key_file: Path, tmp_path: Path
+) -> None:
+    out_file = tmp_path / "results.json"
+    html = tmp_path / "report.html"
+    code, out, err = invoke(
+        "bench", fake.base_url, "--api-key-file", str(key_file), "--concurrency", "1,3",
+        "--num-prompts", "5", "-o", "json", "--out", str(out_file), "--html", str(html),
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads(out)
+    assert json.loads(out_file.read_text()) == results
+    assert results["warmup_completed"] == 2
+    assert [(lv["concurrency"], lv["completed"], lv["failed"]) for lv in results["levels"]] == [
+        (1, 5, 0),
+        (3, 5, 0),
+    ]
+    c = fake.counters
+    assert c.requests == 12
+    assert c.prompt_tokens == results["warmup_input_tokens"] + sum(
+        lv["total_input_tokens"] for lv in results["levels"]
+    )
+    assert c.generation_tokens == results["warmup_output_tokens"] + sum(
+        lv["total_output_tokens"] for lv in results["levels"]
+    )
+    assert "<svg" in html.read_text()
+    assert KEY not in out + html.read_text() + out_file.read_text()
+
+
+def test_bench_clips_to_max_model_len_and_uses_chat(key_file: Path) -> None:
+    for fake in _fake(max_model_len=128):
+        code, out, err = invoke(
+            "bench", fake.base_url, "--api-key-file", str(key_file), "--profile", "rag",
+            "--api", "chat", "--concurrency", "2", "--num-prompts", "4", "-o", "json",
+        )  # fmt: skip
+        assert code == 0, err  # a 400 for an over-long prompt would be a failed request
+        results = json.loads(out)
+        w = results["workload"]
+        assert w["clipped_to_max_model_len"] and w["input_len"] + w["output_len"] <= 128
+        assert results["levels"][0]["completed"] == 4
+        assert fake.counters.paths.count("POST /v1/chat/completions") == 6
+
+
+def test_bench_plan_comparison_and_strict(fake: FakeOpenAI, key_file: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    code, _, err = invoke("plan", "--model", "llama-3.1-8b-instruct", "--gpus", "1xl40s-48gb",
+                          "--out", str(plan), "-o", "json")  # fmt: skip
+    assert code == 0, err
+    args = ["bench", fake.base_url, "--api-key-file", str(key_file), "--plan", str(plan),
+            "--concurrency", "1,2", "--num-prompts", "3"]  # fmt: skip
+    code, out, err = invoke(*args, "-o", "json")
+    assert code == 0, err
+    pc = json.loads(out)["plan_comparison"]
+    assert pc["plan_model"] == "llama-3.1-8b-instruct"
+    assert {r["metric"] for r in pc["rows"]} == {
+        "output_throughput", "decode_tokens_per_s_per_sequence", "ttft_ms_p50",
+    }  # fmt: skip
+    # the fake streams far faster than an L4 decodes: the plan is "pessimistic" everywhere
+    assert pc["deviations"] >= 1
+    code, out, _ = invoke(*args, "--strict")
+    assert code == 1
+    assert "measured vs plan" in out
+
+
+def test_bench_table_output(fake: FakeOpenAI, key_file: Path) -> None:
+    code, out, _ = invoke(
+        "bench", fake.base_url, "--api-key-file", str(key_file), "--concurrency", "2",
+        "--num-prompts", "2",
+    )  # fmt: skip
+    assert code == 0
+    assert "warm-up: 2 completed, 0 failed (excluded from the statistics)" in out
+    assert "TTFT" in out and "E2E p99" in out
+
+
+def test_bench_key_refused_is_exit_2(fake: FakeOpenAI, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+    code, _, err = invoke("bench", fake.base_url, "--api-key-file", str(wrong))
+    assert code == 2 and "refused the request (HTTP 401 Unauthorized" in err
+
+
+def test_bench_unreachable_is_exit_3() -> None:
+    code, _, err = invoke("bench", f"http://127.0.0.1:{_free_port()}", "--concurrency", "1")
+    assert code == 3 and "does not answer: connect:" in err
+
+
+def test_bench_unknown_model_is_exit_2(fake: FakeOpenAI, key_file: Path) -> None:
+    code, _, err = invoke("bench", fake.base_url, "--api-key-file", str(key_file), "--model", "x")
+    assert code == 2 and "--model x is not served" in err
+
+
+def test_bench_server_dies_mid_level_gives_partial_results_exit_1(
+    key_file: Path, tmp_path: Path
+) -> None:
+    for fake in _fake(die_after=4, token_delay_s=0.001):
+        out_file = tmp_path / "partial.json"
+        code, out, _ = invoke(
+            "bench", fake.base_url, "--api-key-file", str(key_file), "--concurrency", "1,8",
+            "--num-prompts", "10", "-o", "json", "--out", str(out_file),
+        )  # fmt: skip
+        assert code == 1
+        results = json.loads(out)
+        assert results["complete"] is False and results["total_failed"] >= 3
+        assert len(results["levels"]) == 1 and results["levels"][0]["completed"] == 1
+        assert json.loads(out_file.read_text()) == results
+
+
+def test_help_does_not_import_httpx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from swissai.cli.main import app\n"
+        "for args in (['--help'], ['smoke', '--help'], ['bench', '--help']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+        "print(sorted(m for m in ('httpx', 'httpcore', 'ssl') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "httpx" not in out.stdout and "httpcore" not in out.stdout
