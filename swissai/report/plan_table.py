@@ -48,50 +48,55 @@ def render_plan(plan: ServePlan, console: Console) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
+
+    def row(label: str, value: str | Text) -> None:
+        # Text, not markup: model ids and paths may contain [brackets]
+        head.add_row(label, value if isinstance(value, Text) else Text(value))
+
     gpus = ", ".join(f"{g.count}x{g.id}" for g in plan.hardware.gpus)
-    head.add_row(
+    row(
         "model",
         f"{plan.model.id} ({plan.model.params_total / 1e9:.1f}B total, "
         f"{plan.model.params_active / 1e9:.2f}B active, {plan.model.quantization})",
     )
-    head.add_row("hardware", f"{gpus} on {plan.hardware.nodes} node(s) [{plan.hardware.source}]")
-    head.add_row(
+    row("hardware", f"{gpus} on {plan.hardware.nodes} node(s), from {plan.hardware.source}")
+    row(
         "vLLM",
         f"{plan.vllm.version} (accounting of {plan.vllm.behaviour}); MoE "
         f"{plan.vllm.moe_backend or '-'}; attention {plan.vllm.attention_backend}",
     )
-    head.add_row(
+    row(
         "layout",
         f"TP {lay.tensor_parallel_size} x PP {lay.pipeline_parallel_size} x "
         f"DP {lay.data_parallel_size}{' +EP' if lay.expert_parallel else ''}; "
         f"{lay.replicas} replica(s) of {lay.gpus_per_replica} GPU(s)",
     )
     lim = plan.limits
-    head.add_row(
+    row(
         "limits",
         f"max_model_len {lim.max_model_len}, max_num_seqs {lim.max_num_seqs}, "
         f"max_num_batched_tokens {lim.max_num_batched_tokens}, utilization "
         f"{lim.gpu_memory_utilization}, block {lim.block_size}, KV {lim.kv_cache_dtype}",
     )
     kv = plan.kv_cache
-    head.add_row(
+    row(
         "KV cache",
         f"{plan.memory_per_gpu_gib.kv_cache:.2f} GiB/GPU, {kv.blocks} blocks, "
         f"{kv.tokens} tokens (as vLLM prints), {kv.max_concurrency:.2f} requests of "
         f"{lim.max_model_len} per replica",
     )
-    head.add_row(
+    row(
         "serves",
         f"{plan.served_concurrency:.1f} concurrent {lim.max_model_len}-token requests in all",
     )
     est = plan.estimates
-    head.add_row(
+    row(
         "estimates",
         f"~{est.decode_tokens_per_s_per_replica:.0f} tok/s per replica, "
         f"~{est.decode_tokens_per_s_per_sequence:.0f} tok/s per sequence, TTFT "
         f"~{est.ttft_ms_p50:.0f} ms, load ~{est.load_time_s:.0f} s (roofline estimates)",
     )
-    head.add_row("memory/GPU", memory_bar(plan))
+    row("memory/GPU", memory_bar(plan))
     command = "vllm serve " + " ".join(shlex.quote(a) for a in plan.vllm.args)
     items: list[Table | Text] = [head, Text(""), Text("command: ", style="bold") + Text(command)]
     if plan.warnings:

@@ -4,8 +4,10 @@ hardware cannot reach is said out loud."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,3 +38,15 @@ def test_reachable_target_gives_no_such_warning() -> None:
     plan = json.loads(result.stdout)
     assert plan["served_concurrency"] >= 10
     assert not any("no layout reaches" in w for w in plan["warnings"])
+
+
+def test_table_shows_names_with_brackets_verbatim(tmp_path: Path) -> None:
+    """Model ids come from user paths; rich must not read '[model]' as markup."""
+    model = tmp_path / "my[model]"
+    model.mkdir()
+    source = Path(__file__).resolve().parents[2] / "profiles" / "models" / "configs"
+    shutil.copy(source / "gpt-oss-20b.json", model / "config.json")
+    result = run("plan", "--model", str(model), "--gpus", "1xh100-80gb")
+    assert result.returncode == 0, result.stderr
+    assert "my[model]" in result.stdout
+    assert "from spec" in result.stdout
