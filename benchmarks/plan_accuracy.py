@@ -24,6 +24,19 @@ from swissai.tools.replay import Outcome, compare, load_replays  # noqa: E402
 
 KAITO_OVERHEAD_GIB = 1.0
 
+# Published serving figures (shared research: throughput_observations.yaml), GPUStack
+# performance lab, `vllm bench serve`, ShareGPT 1000 prompts sent at once (~215 prompt and ~195
+# output tokens per request), max-model-len 32768, gpt-oss-120b, --async-scheduling.
+# https://docs.gpustack.ai/latest/performance-lab/gpt-oss-120b/h100 and .../2.0/.../a100
+PUBLISHED = [
+    # (label, gpus, tp, vllm version, output tokens/s measured)
+    ("GPUStack H100 TP2 (vLLM 0.10.2)", "2xh100-80gb", 2, "0.10.2", 7648.67),
+    ("GPUStack H100 TP4 (vLLM 0.10.2)", "4xh100-80gb", 4, "0.10.2", 11327.22),
+    ("GPUStack A100 TP1 (vLLM 0.11.0)", "1xa100-80gb", 1, "0.11.0", 2371.67),
+    ("GPUStack A100 TP2 (vLLM 0.11.0)", "2xa100-80gb", 2, "0.11.0", 3765.02),
+]
+SHAREGPT_CONTEXT_TOKENS = 310  # ~215 prompt + half of ~195 output tokens
+
 
 def kaito_style(args: list[str]) -> dict[str, float]:
     """checkpoint x 1.02 weights, fixed overhead, KV for every layer at full context."""
@@ -115,5 +128,58 @@ def main() -> None:
         )
 
 
+def published_throughput() -> None:
+    """Roofline decode estimates next to published measurements (not asserted anywhere)."""
+    from swissai.core.estimates import decode_step_seconds
+    from swissai.core.hardware import hardware_from_spec
+    from swissai.core.kernels import select_moe_kernel
+    from swissai.core.planner import PlanRequest, make_plan
+    from swissai.core.sizing import Layout, Limits, size_memory
+    from swissai.core.vllm_versions import behaviour_for
+
+    print()
+    print("decode throughput, roofline estimate vs published (gpt-oss-120b, max-model-len 32768)")
+    print(
+        f"{'source':36} {'measured tok/s':>14} {'roofline B=256':>15} {'B=1000':>8} {'measured/B=256':>15}"
+    )
+    model = load_model("gpt-oss-120b")
+    for label, gpus, tp, version, measured in PUBLISHED:
+        hw = hardware_from_spec(gpus, load_gpu)
+        plan = make_plan(
+            PlanRequest(
+                model=model,
+                hardware=hw,
+                vllm_version=version,
+                tp=tp,
+                max_model_len=32768,
+                gpu_memory_utilization=0.95,
+            )
+        )
+        gpu = hw.groups[0].gpu
+        _, behaviour = behaviour_for(version)
+        layout = Layout(tp=tp, pp=1, dp=1, expert_parallel=False)
+        lim = plan.limits
+        limits = Limits(
+            lim.max_model_len,
+            lim.max_num_seqs,
+            lim.max_num_batched_tokens,
+            lim.gpu_memory_utilization,
+            lim.block_size,
+            lim.kv_cache_dtype,
+        )
+        kernel = select_moe_kernel(model, gpu, behaviour, "auto") or "fused_moe"
+        sizing = size_memory(model, gpu, layout, limits, behaviour, kernel)
+        rates = [
+            b / decode_step_seconds(model, gpu, layout, sizing, b, SHAREGPT_CONTEXT_TOKENS)
+            for b in (256, 1000)
+        ]
+        print(
+            f"{label:36} {measured:>14.0f} {rates[0]:>15.0f} {rates[1]:>8.0f} "
+            f"{measured / rates[0]:>15.2f}"
+        )
+    print("plans report the per-replica roofline x 0.5 (core/estimates.py SERVING_EFFICIENCY)")
+
+
 if __name__ == "__main__":
     main()
+    published_throughput()

@@ -2,6 +2,7 @@
 
 These are estimates from datasheet figures, labelled as such in every output:
 
+    per replica            = B / decode step(B) x serving efficiency (0.5, calibrated below)
     decode step (batch B)  = max(bytes read per step / (HBM bandwidth x eta_mem),
                                  2 x active params x B / (peak FLOP/s x eta_compute))
                              + step overhead + layers x per-layer TP all-reduce latency
@@ -34,6 +35,11 @@ ENGINE_INIT_S = 90.0  # profiling, torch.compile and CUDA-graph capture (vLLM lo
 STEP_OVERHEAD_S = 0.002  # scheduler, sampling and kernel launches per decode step (estimate)
 ALLREDUCE_S = 8e-6  # one NVLink all-reduce of a decode batch's hidden states (estimate)
 REQUEST_OVERHEAD_S = 0.020  # HTTP, tokenisation and scheduling of one request (estimate)
+# Aggregate decode throughput reached under load relative to the roofline at batch 256:
+# 0.43-0.55 in the four published gpt-oss-120b runs of GPUStack's performance lab (H100 TP2/TP4
+# vLLM 0.10.2, A100 TP1/TP2 vLLM 0.11.0; benchmarks/plan_accuracy.py prints them). Applied to
+# the per-replica figure only; the per-sequence figure stays a roofline.
+SERVING_EFFICIENCY = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,32 +62,54 @@ def _peak_tflops(gpu: GpuSpec, model: ModelSpec) -> float:
     return bf16
 
 
-def estimate(
-    model: ModelSpec, gpu: GpuSpec, layout: Layout, sizing: Sizing, max_num_seqs: int
-) -> Estimates:
+def _rates(model: ModelSpec, gpu: GpuSpec, layout: Layout) -> tuple[float, float]:
+    """(bytes/s, FLOP/s) one replica achieves: its TP x PP GPUs at the eta fractions."""
     ranks = layout.tp * layout.pp
     bw = gpu.memory_bandwidth_gb_s * 1e9 * ETA_MEMORY * ranks
     flops = _peak_tflops(gpu, model) * 1e12 * ETA_COMPUTE * ranks
+    return bw, flops
+
+
+def decode_step_seconds(
+    model: ModelSpec,
+    gpu: GpuSpec,
+    layout: Layout,
+    sizing: Sizing,
+    batch: int,
+    context_tokens: int = REFERENCE_CONTEXT_TOKENS,
+) -> float:
+    """One decode step of `batch` sequences of `context_tokens` on one replica."""
+    bw, flops = _rates(model, gpu, layout)
+    ranks = layout.tp * layout.pp
+    weights_total = sizing.weights_gib * 2**30 * ranks
+    read = weights_total
+    moe = model.moe
+    if moe is not None:
+        # Expert weights are read only for experts some token in the batch routes to.
+        expert_fraction = 1.0 - (1.0 - moe.experts_per_token / moe.num_experts) ** batch
+        share = _expert_share(model)
+        read = weights_total * (1 - share) + weights_total * share * expert_fraction
+    kv_per_token_all_ranks = sizing.geometry.bytes_per_token * layout.tp
+    read += batch * context_tokens * kv_per_token_all_ranks
+    # two all-reduces per layer (attention out, MLP out) when TP > 1
+    comm = 2 * model.num_layers * ALLREDUCE_S if layout.tp > 1 else 0.0
+    compute = 2.0 * model.params_active * batch / flops
+    return max(read / bw, compute) + STEP_OVERHEAD_S + comm
+
+
+def estimate(
+    model: ModelSpec, gpu: GpuSpec, layout: Layout, sizing: Sizing, max_num_seqs: int
+) -> Estimates:
+    bw, flops = _rates(model, gpu, layout)
     active_flops_per_token = 2.0 * model.params_active
-    weights_total = sizing.weights_gib * 2**30 * ranks / max(1, layout.dp)
+    weights_total = sizing.weights_gib * 2**30 * layout.tp * layout.pp
 
     def step_seconds(batch: int) -> float:
-        read = weights_total
-        moe = model.moe
-        if moe is not None:
-            # Expert weights are read only for experts some token in the batch routes to.
-            expert_fraction = 1.0 - (1.0 - moe.experts_per_token / moe.num_experts) ** batch
-            share = _expert_share(model)
-            read = weights_total * (1 - share) + weights_total * share * expert_fraction
-        kv_per_token_all_ranks = sizing.geometry.bytes_per_token * layout.tp
-        read += batch * REFERENCE_CONTEXT_TOKENS * kv_per_token_all_ranks
-        # two all-reduces per layer (attention out, MLP out) when TP > 1
-        comm = 2 * model.num_layers * ALLREDUCE_S if layout.tp > 1 else 0.0
-        return max(read / bw, active_flops_per_token * batch / flops) + STEP_OVERHEAD_S + comm
+        return decode_step_seconds(model, gpu, layout, sizing, batch)
 
     batch = max(1, min(int(sizing.max_concurrency), max_num_seqs))
     single = 1.0 / step_seconds(1)
-    replica = batch / step_seconds(batch) * (layout.dp if layout.dp > 1 else 1)
+    replica = batch / step_seconds(batch) * (layout.dp if layout.dp > 1 else 1) * SERVING_EFFICIENCY
     prefill_s = max(active_flops_per_token * REFERENCE_PROMPT_TOKENS / flops, weights_total / bw)
     ttft_ms = (prefill_s + step_seconds(1) + REQUEST_OVERHEAD_S) * 1000.0
     load = checkpoint_bytes(model) / (MODEL_READ_GB_S * 1e9) + ENGINE_INIT_S
@@ -96,7 +124,7 @@ def estimate(
             f"roofline estimate: HBM {gpu.memory_bandwidth_gb_s:.0f} GB/s x {ETA_MEMORY}, "
             f"{_peak_tflops(gpu, model):.0f} TFLOP/s x {ETA_COMPUTE} per GPU, batch {batch}, "
             f"{REFERENCE_CONTEXT_TOKENS}-token context, {REFERENCE_PROMPT_TOKENS}-token prompt; "
-            "TP communication not modelled"
+            "TP all-reduce as a fixed latency per layer"
         ),
     )
 

@@ -16,7 +16,7 @@ from swissai.core.gpu_inventory import driver_finding
 from swissai.core.kernels import attention_backend, moe_kernel_env, select_moe_kernel
 from swissai.core.parallelism import Placement, candidate_layouts, layout_problem, place
 from swissai.core.sizing import Layout, Limits, Sizing, size_memory
-from swissai.core.vllm_args import OFFLINE_ENV, serve_args
+from swissai.core.vllm_args import OFFLINE_ENV, serve_args, tool_call_parser_for
 from swissai.core.vllm_versions import (
     DEFAULT_VLLM_VERSION,
     Version,
@@ -498,6 +498,7 @@ def _build_plan(
         served_model_name=model.id,
         layout=layout,
         limits=limits,
+        tool_call_parser=tool_call_parser_for(model.model_type),
     )
     r = 2  # GiB figures to two decimals, as vLLM prints them
     return ServePlan(

