@@ -461,13 +461,9 @@ def _emit(
 
 
 def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}", hint="check the path") from exc
+    from swissai.cli.output import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def _table(results: BenchResults, console: Console) -> None:

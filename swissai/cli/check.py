@@ -110,7 +110,7 @@ def check(
 ) -> None:
     from swissai import __version__
     from swissai.adapters.manifests import load_manifests, load_yaml_file
-    from swissai.cli.output import note
+    from swissai.cli.output import note, write_text_atomic
     from swissai.core.compliance import CheckContext, CheckInput, run_checks
     from swissai.models.site import SiteProfile
 
@@ -178,15 +178,7 @@ def check(
     )
     if out is not None:
         text = _render(report, _format_for_file(out, output))
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(out)
-        except OSError as exc:
-            raise InputError(
-                f"cannot write {out}: {exc.strerror}", hint="check the --out path"
-            ) from exc
+        write_text_atomic(out, text)
         note(f"wrote {out}")
     if output == "table":
         from rich.console import Console

@@ -35,7 +35,7 @@ def init(
     from pydantic import ValidationError
 
     from swissai.adapters.site import _message, site_text
-    from swissai.cli.output import note
+    from swissai.cli.output import note, write_text_atomic
     from swissai.models.site import SiteProfile
 
     data: dict[str, object] = {}
@@ -62,15 +62,7 @@ def init(
         raise InputError(f"init: {_message(exc)}") from exc
     if out.exists() and not force:
         raise InputError(f"{out} exists; not overwritten", hint="pass --force to replace it")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(site_text(site), encoding="utf-8")
-        tmp.replace(out)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {exc.strerror}", hint="check the --out path"
-        ) from exc
+    write_text_atomic(out, site_text(site))
     note(
         f"wrote {out}; replace the EXAMPLE values ({', '.join(site.placeholders())}) before production"
     )

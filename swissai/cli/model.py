@@ -67,7 +67,7 @@ def manifest(
     import hashlib
 
     from swissai.adapters.model_manifest import DEFAULT_MANIFEST, build_manifest, model_files
-    from swissai.cli.output import note
+    from swissai.cli.output import note, write_text_atomic
 
     if output not in ("table", "json"):
         raise InputError(f"--output {output}: use table or json")
@@ -83,13 +83,7 @@ def manifest(
     progress, advance = _progress_hasher(total)
     with progress:
         text = build_manifest(directory, name, advance)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror}") from exc
+    write_text_atomic(target, text)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if output == "json":
         doc = {"manifest": str(target), "sha256": digest, "files": len(files), "bytes": total}

@@ -23,10 +23,9 @@ def to_document(model: BaseModel, fmt: str) -> str:
     return str(yaml.safe_dump(data, sort_keys=False, width=100))
 
 
-def write_artifact(path: Path, model: BaseModel) -> None:
-    """Write atomically (temp file + rename): an interrupted write never leaves half a file."""
-    fmt = "json" if path.suffix == ".json" else "yaml"
-    text = to_document(model, fmt)
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename): an interrupted write never leaves half a file.
+    An unwritable path is a one-line input error (exit 2)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
@@ -36,6 +35,11 @@ def write_artifact(path: Path, model: BaseModel) -> None:
         raise InputError(
             f"cannot write {path}: {exc.strerror}", hint="check the --out path"
         ) from exc
+
+
+def write_artifact(path: Path, model: BaseModel) -> None:
+    """A model as YAML (or JSON for .json), written atomically."""
+    write_text_atomic(path, to_document(model, "json" if path.suffix == ".json" else "yaml"))
 
 
 def note(message: str) -> None:

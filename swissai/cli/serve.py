@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from swissai.adapters.vllm_process import VllmProcess
     from swissai.core.startup_log import StartupObservation, Verification
     from swissai.core.vllm_args import Launcher
+    from swissai.models.model import ModelSpec
     from swissai.models.plan import ServePlan
 
 HELP = (
@@ -118,6 +119,21 @@ def _model_dir(plan: ServePlan, given: Path | None) -> Path | None:
     if plan.model.source != "catalog" and source.is_absolute():
         return source.parent if source.name == "config.json" else source
     return None
+
+
+def _served_model(model_dir: Path, note: Callable[[str], None]) -> ModelSpec | None:
+    """The served model's config.json as a ModelSpec: on the CPU target vLLM sizes its KV cache
+    with its own block size, so the expected figures are computed again from the model."""
+    from swissai.adapters.profiles import load_model
+
+    try:
+        return load_model(str(model_dir))
+    except (InputError, OSError, ValueError) as exc:
+        note(
+            f"warning: cannot read {model_dir / 'config.json'} ({exc}): the KV tokens and "
+            "concurrency vLLM reports are not compared"
+        )
+        return None
 
 
 # --- launcher and version ----------------------------------------------------------------------
@@ -576,6 +592,7 @@ def serve(
                 )
     assert mdir is not None
     _check_model_dir(mdir, manifest_sha256, note)
+    model_spec = _served_model(mdir, note) if target == "cpu" else None
     if enc_dir is not None:
         checked = check_encodings(enc_dir)
         note(f"encodings: {', '.join(checked)} match tiktoken's sha256 ({enc_dir})")
@@ -598,6 +615,7 @@ def serve(
         port=port,
         target=target,
         cpu_kvcache_gib=cpu_kvcache_gib,
+        model_spec=model_spec,
         installed=installed,
         startup_timeout=startup_timeout,
         grace=grace,
@@ -619,6 +637,7 @@ def _run(
     port: int,
     target: str,
     cpu_kvcache_gib: int,
+    model_spec: ModelSpec | None,
     installed: str | None,
     startup_timeout: float,
     grace: float,
@@ -659,7 +678,14 @@ def _run(
         startup_s = time.monotonic() - started
         with lock:
             obs = state["obs"]
-        result = startup_log.compare(plan, obs, target=target, cpu_kvcache_gib=cpu_kvcache_gib)
+        result = startup_log.compare(
+            plan,
+            obs,
+            target=target,
+            cpu_kvcache_gib=cpu_kvcache_gib,
+            model=model_spec,
+            vllm_version=installed,
+        )
         out_console = Console(width=110)
         if output == "table":
             _verification_table(result, out_console)

@@ -3,7 +3,8 @@
 Checks, in order (one line each on stdout; `-o json|yaml|junit` prints one document instead):
 models, completion, chat, tool-call and reasoning (gpt-oss: harmony), auth-missing-key,
 auth-wrong-key, then the exposure checks of NET-001 (unguarded inference routes, control
-routes, API docs, /metrics), which warn, and fail under --strict. Exit 1 when a check fails.
+routes, API docs, /metrics), which warn, and fail under --strict. Other warnings (e.g. a model
+that makes no tool call) stay warnings under --strict. Exit 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class _Runner:
         self.on_check = on_check
 
     def add(self, name: str, verdict: Verdict, started: float, rule: str | None = None) -> None:
+        from swissai.core.smoke import counts_as_failure
         from swissai.models.smoke import SmokeCheck
 
-        fails = verdict.status == "fail" or (verdict.status == "warn" and self.strict)
+        fails = counts_as_failure(verdict.status, rule, self.strict)
         check = SmokeCheck(
             name=name,
             title=TITLES[name],
@@ -251,7 +253,9 @@ def smoke(
         None, "--model", help="Served model name (default: the first /v1/models lists)."
     ),
     strict: bool = typer.Option(
-        False, "--strict", help="Exposure warnings (NET-001) count as failures."
+        False,
+        "--strict",
+        help="Exposure warnings (NET-001) count as failures; other warnings stay warnings.",
     ),
     tool_call: bool | None = typer.Option(
         None,
@@ -336,13 +340,6 @@ def _document(report: Any, fmt: str) -> str:
 
 def _write(path: Path, report: Any) -> None:
     fmt = "junit" if path.suffix == ".xml" else "json" if path.suffix == ".json" else "yaml"
-    text = _document(report, fmt)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {path}: {exc.strerror}", hint="check the --out path"
-        ) from exc
+    from swissai.cli.output import write_text_atomic
+
+    write_text_atomic(path, _document(report, fmt))

@@ -159,6 +159,37 @@ def blocks_per_request(
     return full + sliding
 
 
+@dataclass(frozen=True)
+class KvCapacity:
+    geometry: KvGeometry
+    num_blocks: int
+    blocks_per_request: int
+    max_concurrency: float
+    kv_tokens: int  # "KV cache size: N tokens" as this vLLM version prints it
+
+
+def kv_capacity(
+    model: ModelSpec,
+    layers: Sequence[str],
+    tp: int,
+    limits: Limits,
+    behaviour: VllmBehaviour,
+    kv_bytes: int,
+    max_concurrent_batches: int = 1,
+) -> KvCapacity:
+    """What vLLM makes of `kv_bytes` of KV memory on one rank holding `layers`: blocks,
+    blocks per max_model_len request, concurrency and the tokens line (kv_cache_utils.py)."""
+    geometry = kv_geometry(model, layers, tp, limits)
+    num_blocks = max(0, kv_bytes // geometry.page_size_bytes // geometry.layers_per_group)
+    per_request = blocks_per_request(model, geometry, limits, behaviour, max_concurrent_batches)
+    concurrency = num_blocks / per_request if per_request else 0.0
+    if behaviour.kv_tokens_line == "blocks_per_group":
+        tokens = num_blocks // geometry.groups * limits.block_size
+    else:
+        tokens = int(concurrency * limits.max_model_len)
+    return KvCapacity(geometry, num_blocks, per_request, concurrency, tokens)
+
+
 def capture_sizes(model: ModelSpec, limits: Limits) -> int:
     """Number of CUDA-graph capture sizes: [1, 2, 4] + range(8, 256, 8) + range(256, max+1, 16),
     max = min(2 x max_num_seqs, 512), raised to 1024 for gpt-oss (models/config.py GptOss
@@ -236,14 +267,11 @@ def size_memory(
         deducted = behaviour.cudagraphs_deducted
         kv = budget - weights - activation - non_torch - (graphs if deducted else 0.0)
         headroom = total - budget - CUDA_CONTEXT_GIB - (0.0 if deducted else graphs)
-        geometry = kv_geometry(model, layers, layout.tp, limits)
-        num_blocks = max(0, int(kv * GIB) // geometry.page_size_bytes // geometry.layers_per_group)
-        per_request = blocks_per_request(model, geometry, limits, behaviour, max_concurrent_batches)
-        concurrency = num_blocks / per_request if per_request else 0.0
-        if behaviour.kv_tokens_line == "blocks_per_group":
-            tokens = num_blocks // geometry.groups * limits.block_size
-        else:
-            tokens = int(concurrency * limits.max_model_len)
+        cap = kv_capacity(
+            model, layers, layout.tp, limits, behaviour, int(kv * GIB), max_concurrent_batches
+        )
+        geometry, num_blocks, per_request = cap.geometry, cap.num_blocks, cap.blocks_per_request
+        concurrency, tokens = cap.max_concurrency, cap.kv_tokens
         sizing = Sizing(
             total_gib=total,
             budget_gib=budget,

@@ -46,10 +46,23 @@ GUARDED_PROBES: tuple[tuple[str, str], ...] = (
 )
 
 
+# Rules whose warnings become failures under --strict: exposure only (NET-001). Other warnings
+# (a tiny model that makes no tool call, no reasoning field, --no-expect-auth) stay warnings.
+STRICT_RULES: frozenset[str] = frozenset({"NET-001"})
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: Status
     detail: str
+
+
+def counts_as_failure(status: Status, rule: str | None, strict: bool) -> bool:
+    """A failed check always fails the run; a warning only under --strict, and only when it
+    comes from an exposure rule (STRICT_RULES)."""
+    if status == "fail":
+        return True
+    return status == "warn" and strict and rule in STRICT_RULES
 
 
 def is_gpt_oss(model_id: str, root: str | None) -> bool:

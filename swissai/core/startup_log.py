@@ -21,6 +21,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from swissai.core.sizing import KvCapacity, Limits, kv_capacity
+from swissai.core.vllm_args import CPU_BLOCK_SIZE
+from swissai.core.vllm_versions import behaviour_for
+from swissai.core.weights import stage_layer_counts
+from swissai.errors import InputError
+from swissai.models.gpu import GIB
+from swissai.models.model import ModelSpec
 from swissai.models.plan import ServePlan
 
 _NUM = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
@@ -193,24 +200,70 @@ class Verification:
         return [r for r in self.rows if r.within is False]
 
 
+def cpu_kv_capacity(
+    plan: ServePlan, model: ModelSpec, cpu_kvcache_gib: float, vllm_version: str | None = None
+) -> KvCapacity:
+    """The KV cache vLLM's CPU backend builds for this plan: VLLM_CPU_KVCACHE_SPACE bytes per
+    rank, its own block size (CPU_BLOCK_SIZE: serve drops the plan's --block-size there), and
+    the plan's max_model_len, batch limits, KV dtype and TP/PP split. The block size matters:
+    a sliding-window layer holds cdiv(window - 1 + in-flight, block) + 1 blocks per request.
+    `vllm_version` (the installed vLLM) picks the tokens-line rule; the plan's version when it
+    is None or outside the modelled range. The most constrained pipeline stage is returned
+    (vLLM keeps the smallest block count)."""
+    try:
+        _, behaviour = behaviour_for(vllm_version or plan.vllm.version)
+    except InputError:
+        _, behaviour = behaviour_for(plan.vllm.version)
+    lim = plan.limits
+    limits = Limits(
+        max_model_len=lim.max_model_len,
+        max_num_seqs=lim.max_num_seqs,
+        max_num_batched_tokens=lim.max_num_batched_tokens,
+        gpu_memory_utilization=lim.gpu_memory_utilization,
+        block_size=CPU_BLOCK_SIZE,
+        kv_cache_dtype=lim.kv_cache_dtype,
+    )
+    pp = plan.layout.pipeline_parallel_size
+    tp = plan.layout.tensor_parallel_size
+    kv_bytes = int(cpu_kvcache_gib * GIB)
+    worst: KvCapacity | None = None
+    first = 0
+    for count in stage_layer_counts(model.num_layers, pp):
+        layers = model.layer_attention[first : first + count]
+        first += count
+        cap = kv_capacity(model, layers, tp, limits, behaviour, kv_bytes, pp if pp > 1 else 1)
+        if worst is None or cap.num_blocks < worst.num_blocks:
+            worst = cap
+    assert worst is not None
+    return worst
+
+
 def expected(
-    plan: ServePlan, *, target: str = "gpu", cpu_kvcache_gib: float | None = None
-) -> dict[str, float]:
+    plan: ServePlan,
+    *,
+    target: str = "gpu",
+    cpu_kvcache_gib: float | None = None,
+    model: ModelSpec | None = None,
+    vllm_version: str | None = None,
+) -> dict[str, float | None]:
     """What the plan says vLLM will print. On the CPU target the KV budget is
-    VLLM_CPU_KVCACHE_SPACE, not the GPU budget: the plan's KV geometry (tokens and concurrency
-    per GiB) is applied to it."""
+    VLLM_CPU_KVCACHE_SPACE, not the GPU budget, and the blocks are CPU_BLOCK_SIZE tokens:
+    tokens and concurrency are sized again from `model` (cpu_kv_capacity); without a model
+    they are not comparable (None)."""
     mem, kv = plan.memory_per_gpu_gib, plan.kv_cache
-    out = {
+    out: dict[str, float | None] = {
         "weights_gib": mem.weights,
         "kv_cache_gib": mem.kv_cache,
         "kv_tokens": float(kv.tokens),
         "max_concurrency": kv.max_concurrency,
     }
     if target == "cpu" and cpu_kvcache_gib is not None:
-        ratio = cpu_kvcache_gib / mem.kv_cache if mem.kv_cache > 0 else 0.0
         out["kv_cache_gib"] = float(cpu_kvcache_gib)
-        out["kv_tokens"] = round(kv.tokens * ratio)
-        out["max_concurrency"] = round(kv.max_concurrency * ratio, 2)
+        out["kv_tokens"] = out["max_concurrency"] = None
+        if model is not None:
+            cap = cpu_kv_capacity(plan, model, cpu_kvcache_gib, vllm_version)
+            out["kv_tokens"] = float(cap.kv_tokens)
+            out["max_concurrency"] = round(cap.max_concurrency, 2)
     return out
 
 
@@ -220,9 +273,17 @@ def compare(
     *,
     target: str = "gpu",
     cpu_kvcache_gib: float | None = None,
+    model: ModelSpec | None = None,
+    vllm_version: str | None = None,
 ) -> Verification:
     """Each planned number beside the observed one, with its tolerance verdict."""
-    want = expected(plan, target=target, cpu_kvcache_gib=cpu_kvcache_gib)
+    want = expected(
+        plan,
+        target=target,
+        cpu_kvcache_gib=cpu_kvcache_gib,
+        model=model,
+        vllm_version=vllm_version,
+    )
     got = obs.as_dict()
     rows: list[Comparison] = []
     for key in ("weights_gib", "kv_cache_gib", "kv_tokens", "max_concurrency"):
@@ -233,6 +294,8 @@ def compare(
         within: bool | None
         if observed is None:
             within, note = None, "not in the log"
+        elif planned is None:
+            within, note = None, "no model config to size the CPU KV cache"
         else:
             within = TOLERANCES[key].allows(planned, observed)
         if (

@@ -104,6 +104,26 @@ def test_smoke_gpt_oss_behind_gateway_passes_strict_with_tool_round_trip(
     assert report["ok"] is True and report["failed"] == 0
 
 
+def test_smoke_strict_keeps_a_missing_tool_call_a_warning(key_file: Path) -> None:
+    """Only exposure (NET-001) warnings fail under --strict (issue 8, --help): a model that
+    makes no tool call (the tiny random gpt-oss of the integration tests) stays a warning."""
+    for fake in _fake(model="gpt-oss-120b", harmony=True, gateway=True, calls_tools=False):
+        code, out, err = invoke(
+            "smoke", fake.base_url, "--api-key-file", str(key_file), "--strict", "-o", "json"
+        )
+        assert code == 0, out + err
+        report = json.loads(out)
+        checks = {c["name"]: c for c in report["checks"]}
+        assert checks["tool-call"]["status"] == "warn"
+        assert "the model made no tool call" in checks["tool-call"]["detail"]
+        assert checks["tool-call"]["counts_as_failure"] is False
+        assert report["ok"] is True and report["failed"] == 0 and report["warnings"] == 1
+
+        code, out, _ = invoke("smoke", fake.base_url, "--api-key-file", str(key_file), "--strict")
+        assert code == 0
+        assert "WARN  tool-call" in out
+
+
 def test_smoke_wrong_key_exit_1_with_clear_message(fake: FakeOpenAI, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("sk-wrong\n")

@@ -15,6 +15,7 @@ so swissai's real httpx client talks to it exactly as to vLLM. Modelled on vLLM 
   Prompt tokens = words of the prompt (+1 for BOS); output = max_tokens tokens (ignore_eos).
 - gpt-oss (`harmony=True`): chat answers carry `reasoning`; with `tools` the model calls the
   first tool with `{"city": "Zurich"}`; after a `tool` message it answers in text.
+  `calls_tools=False` stands for a tiny random model that never makes a tool call.
 - /metrics: Prometheus counters vllm:prompt_tokens_total, vllm:generation_tokens_total and
   vllm:request_success_total, as vLLM names them.
 - `die_after=N`: when the N-th streamed request is half done, the server dies: every
@@ -78,6 +79,7 @@ class FakeOpenAI:
         die_after: int | None = None,
         hard_exit: bool = False,
         harmony: bool = False,
+        calls_tools: bool = True,
         gateway: bool = False,
         accept_any_key: bool = False,
         host: str = "127.0.0.1",
@@ -90,6 +92,7 @@ class FakeOpenAI:
         self.die_after = die_after
         self.hard_exit = hard_exit
         self.harmony = harmony
+        self.calls_tools = calls_tools
         self.gateway = gateway
         self.accept_any_key = accept_any_key
         self.host = host
@@ -300,7 +303,7 @@ class FakeOpenAI:
             )
             return
         tool_call = None
-        if chat and self.harmony and req.get("tools"):
+        if chat and self.harmony and self.calls_tools and req.get("tools"):
             last = (req.get("messages") or [{}])[-1]
             if last.get("role") != "tool":
                 name = req["tools"][0]["function"]["name"]

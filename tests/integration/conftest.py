@@ -48,11 +48,6 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 STARTUP_TIMEOUT_S = 420
 MAX_MODEL_LEN = 256
-# The CPU attention backend allocates 128-token KV blocks (serve drops the plan's --block-size on
-# the CPU target). With gpt-oss's sliding-window layer a request holds cdiv(window - 1 +
-# in-flight, block) + 1 blocks there, so KV tokens depend on the block size: the plan is made
-# with the block size vLLM will really use, so that its figures can be compared.
-CPU_BLOCK_SIZE = 128
 TINY_REASONING = "Greeting the user back"  # build_tiny_models.REASONING
 
 
@@ -217,8 +212,7 @@ def vllm_server(
     plan_path = work / "plan.yaml"
     planned = _swissai(
         "plan", "--model", str(model_dir), "--gpus", "1xl4-24gb",
-        "--max-model-len", str(MAX_MODEL_LEN), "--block-size", str(CPU_BLOCK_SIZE),
-        "-o", "yaml", "--out", str(plan_path),
+        "--max-model-len", str(MAX_MODEL_LEN), "-o", "yaml", "--out", str(plan_path),
     )  # fmt: skip
     assert planned.returncode == 0, planned.stderr
     key = "sk-swissai-test-" + os.urandom(8).hex()

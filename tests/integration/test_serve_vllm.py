@@ -154,6 +154,12 @@ def test_startup_lines_parsed_and_compared(vllm_server) -> None:
     assert observed["max_concurrency"] == pytest.approx(13_107.2)
     assert observed["kv_tokens"] == 3_355_443
     rows = {row["key"]: row for row in doc["comparison"]}
+    # The plan keeps the GPU default block size (16); serve drops it on the CPU target and
+    # sizes the expectation with vLLM's 128-token CPU blocks from the model's config.json.
+    plan = yaml.safe_load(vllm_server.plan_path.read_text())
+    assert plan["limits"]["block_size"] == 16
+    assert rows["kv_tokens"]["planned"] == 3_355_443
+    assert rows["max_concurrency"]["planned"] == pytest.approx(13_107.2)
     assert rows["kv_cache_gib"]["within_tolerance"] is True
     assert rows["kv_tokens"]["within_tolerance"] is True
     assert rows["max_concurrency"]["within_tolerance"] is True

