@@ -49,7 +49,13 @@ NO_NVML_HINT = (
 
 
 class NvmlUnavailable(EnvironmentProblem):
-    """NVML cannot be used here (no library, no driver, no GPU)."""
+    """NVML cannot be used here. `absent` is true when this host simply has no NVIDIA stack
+    (no library, no driver loaded, no GPU): only then may `plan` fall back to the embedded
+    default; any other NVML failure on a GPU host (no permission, a probe error) is exit 3."""
+
+    def __init__(self, message: str, hint: str | None = None, *, absent: bool = False) -> None:
+        super().__init__(message, hint)
+        self.absent = absent
 
 
 def load_pynvml() -> Any:
@@ -58,7 +64,7 @@ def load_pynvml() -> Any:
         import pynvml
     except ImportError as exc:  # pragma: no cover - nvidia-ml-py is a dependency
         raise NvmlUnavailable(
-            "nvidia-ml-py (pynvml) is not installed", hint="pip install nvidia-ml-py"
+            "nvidia-ml-py (pynvml) is not installed", hint="pip install nvidia-ml-py", absent=True
         ) from exc
     return pynvml
 
@@ -333,7 +339,10 @@ def read_inventory(
     try:
         n.nvmlInit()
     except n.NVMLError as exc:
-        raise NvmlUnavailable(f"NVML is not available: {exc}", hint=_init_hint(n, exc)) from exc
+        absent = isinstance(exc, (n.NVMLError_LibraryNotFound, n.NVMLError_DriverNotLoaded))
+        raise NvmlUnavailable(
+            f"NVML is not available: {exc}", hint=_init_hint(n, exc), absent=absent
+        ) from exc
     try:
         if profiles is None:
             from swissai.adapters.profiles import list_gpu_ids, load_gpu
@@ -343,7 +352,9 @@ def read_inventory(
         reader = _Reader(n)
         count = n.nvmlDeviceGetCount()
         if count == 0:
-            raise NvmlUnavailable("NVML reports no GPU on this host", hint=NO_NVML_HINT)
+            raise NvmlUnavailable(
+                "NVML reports no GPU on this host", hint=NO_NVML_HINT, absent=True
+            )
         handles = [n.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
         gpus = [
             reader.gpu(i, h, lambda name, total: match_profile(name, total, known))

@@ -61,11 +61,21 @@ def plan(
     from swissai.adapters.profiles import list_gpu_ids, list_model_ids, load_model
     from swissai.cli.output import note, to_document, write_artifact
 
-    if list_gpus or list_models:
-        typer.echo("\n".join(list_gpu_ids() if list_gpus else list_model_ids()))
-        return
     if output not in ("table", "json", "yaml"):
         raise InputError(f"--output {output}: use table, json or yaml")
+    if list_gpus or list_models:
+        ids = list_gpu_ids() if list_gpus else list_model_ids()
+        if output == "json":
+            import json
+
+            typer.echo(json.dumps(ids))
+        elif output == "yaml":
+            import yaml
+
+            typer.echo(yaml.safe_dump(ids), nl=False)
+        else:
+            typer.echo("\n".join(ids))
+        return
     # Inputs first: a bad flag is exit 2 before any probe of the machine.
     from dataclasses import replace
 
@@ -106,7 +116,7 @@ def plan(
 
         from swissai.report.plan_table import render_plan
 
-        render_plan(result, Console(width=110))
+        render_plan(result, Console(width=100))
     else:
         typer.echo(to_document(result, output), nl=False)
     if not result.feasible:

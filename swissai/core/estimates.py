@@ -109,7 +109,9 @@ def estimate(
 
     batch = max(1, min(int(sizing.max_concurrency), max_num_seqs))
     single = 1.0 / step_seconds(1)
-    replica = batch / step_seconds(batch) * (layout.dp if layout.dp > 1 else 1) * SERVING_EFFICIENCY
+    # A replica is never slower than one sequence on it: the efficiency applies under load.
+    replica = max(single, batch / step_seconds(batch) * SERVING_EFFICIENCY)
+    replica *= layout.dp if layout.dp > 1 else 1
     prefill_s = max(active_flops_per_token * REFERENCE_PROMPT_TOKENS / flops, weights_total / bw)
     ttft_ms = (prefill_s + step_seconds(1) + REQUEST_OVERHEAD_S) * 1000.0
     load = checkpoint_bytes(model) / (MODEL_READ_GB_S * 1e9) + ENGINE_INIT_S

@@ -36,6 +36,16 @@ def _int(config: dict[str, Any], *keys: str, default: int | None = None) -> int:
     )
 
 
+def _positive(config: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = _int(config, key, default=default)
+    if value < 1:
+        raise InputError(
+            f"config.json: '{key}' must be a positive integer, got {value}",
+            hint="is this a Hugging Face config.json of a decoder-only model?",
+        )
+    return value
+
+
 def parse_quantization(config: dict[str, Any]) -> Quantization:
     qc = config.get("quantization_config")
     if not qc:
@@ -106,14 +116,19 @@ def parse_model_config(
         raise InputError("config.json must be a JSON object")
     archs = config.get("architectures") or ["unknown"]
     model_type = str(config.get("model_type", "unknown"))
-    hidden = _int(config, "hidden_size")
-    layers = _int(config, "num_hidden_layers")
-    heads = _int(config, "num_attention_heads")
-    kv_heads = _int(config, "num_key_value_heads", default=heads)
-    head_dim = _int(config, "head_dim", default=hidden // heads)
-    intermediate = _int(config, "intermediate_size")
-    vocab = _int(config, "vocab_size")
-    max_pos = _int(config, "max_position_embeddings")
+    hidden = _positive(config, "hidden_size")
+    layers = _positive(config, "num_hidden_layers")
+    heads = _positive(config, "num_attention_heads")
+    kv_heads = _positive(config, "num_key_value_heads", default=heads)
+    head_dim = _positive(config, "head_dim", default=max(1, hidden // heads))
+    intermediate = _positive(config, "intermediate_size")
+    vocab = _positive(config, "vocab_size")
+    max_pos = _positive(config, "max_position_embeddings")
+    if not config.get("kv_lora_rank") and heads % kv_heads:
+        raise InputError(
+            f"config.json: {heads} attention heads do not group over {kv_heads} KV heads",
+            hint="num_attention_heads must be a multiple of num_key_value_heads",
+        )
     tied = bool(config.get("tie_word_embeddings", False))
     # transformers >= 5 writes "dtype" where older versions wrote "torch_dtype"
     dtype_name = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
@@ -143,10 +158,16 @@ def parse_model_config(
         or config.get("n_routed_experts")
     )
     if num_experts:
+        experts_per_token = _int(config, "num_experts_per_tok", "experts_per_token")
+        if not isinstance(num_experts, int) or not 1 <= experts_per_token <= num_experts:
+            raise InputError(
+                f"config.json: {experts_per_token} experts per token of {num_experts} experts",
+                hint="num_experts_per_tok must be between 1 and the number of experts",
+            )
         moe = MoeDims(
-            num_experts=int(num_experts),
-            experts_per_token=_int(config, "num_experts_per_tok", "experts_per_token"),
-            moe_intermediate_size=_int(config, "moe_intermediate_size", default=intermediate),
+            num_experts=num_experts,
+            experts_per_token=experts_per_token,
+            moe_intermediate_size=_positive(config, "moe_intermediate_size", default=intermediate),
             num_shared_experts=_int(config, "n_shared_experts", default=0),
             first_dense_layers=_int(config, "first_k_dense_replace", default=0),
         )

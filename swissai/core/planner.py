@@ -47,6 +47,7 @@ MLA_BLOCK_SIZE = 64  # FlashMLA / FlashInfer-MLA force 64
 VALID_BLOCK_SIZES = (1, 8, 16, 32, 64, 128, 256)
 FREE_MEMORY_MARGIN = 0.01  # utilization left unused when other processes hold memory
 SUGGESTION_UTILIZATIONS = (0.92, 0.95)  # the recipe's ceiling for Hopper TP1/TP2 is 0.95
+GPT_OSS_MIN_VLLM = (0, 10, 1, 0)  # vLLM's gpt-oss support (Aug 2025 release, vLLM blog)
 LOW_HEADROOM_GIB = 1.0  # warn below this much memory left outside the budget
 
 
@@ -107,7 +108,10 @@ def validate_request(req: PlanRequest) -> None:
         )
     if req.max_model_len is not None:
         if req.max_model_len < 1:
-            raise InputError("--max-model-len must be at least 1")
+            raise InputError(
+                "--max-model-len must be at least 1",
+                hint="leave it out for the model's full context",
+            )
         if req.max_model_len > model.max_position_embeddings:
             raise InputError(
                 f"--max-model-len {req.max_model_len} exceeds {model.id}'s "
@@ -128,11 +132,30 @@ def validate_request(req: PlanRequest) -> None:
         ("--dp", req.dp),
     ):
         if value is not None and value < 1:
-            raise InputError(f"{flag} must be at least 1, got {value}")
+            raise InputError(
+                f"{flag} must be at least 1, got {value}",
+                hint=f"leave {flag} out to let swissai choose",
+            )
+    if (
+        req.max_num_batched_tokens is not None
+        and req.max_num_seqs is not None
+        and req.max_num_batched_tokens < req.max_num_seqs
+    ):
+        raise InputError(
+            f"--max-num-batched-tokens {req.max_num_batched_tokens} is below --max-num-seqs "
+            f"{req.max_num_seqs}",
+            hint="vLLM requires max_num_batched_tokens >= max_num_seqs",
+        )
     if req.kv_cache_dtype not in ("auto", "fp8"):
-        raise InputError(f"--kv-cache-dtype {req.kv_cache_dtype}: use auto or fp8")
+        raise InputError(
+            f"--kv-cache-dtype {req.kv_cache_dtype}: use auto or fp8",
+            hint="auto keeps the model's dtype; fp8 halves the KV cache",
+        )
     if req.moe_backend not in ("auto", "triton", "marlin", "flashinfer"):
-        raise InputError(f"--moe-backend {req.moe_backend}: use auto, triton, marlin or flashinfer")
+        raise InputError(
+            f"--moe-backend {req.moe_backend}: use auto, triton, marlin or flashinfer",
+            hint="auto picks the kernel vLLM picks for the GPU and version",
+        )
 
 
 def _limits(req: PlanRequest, gpu: GpuSpec, behaviour: VllmBehaviour, util: float) -> Limits:
@@ -214,15 +237,16 @@ def _evaluate(
 
 def _score(ev: Evaluation, target: int | None) -> tuple[float, ...]:
     p = ev.placement
+    if not ev.feasible:
+        # Nothing fits: the layout closest to fitting is the one to show and to start from.
+        return (0.0, ev.sizing.kv_cache_gib if ev.sizing else float("-inf"))
     served = ev.served_concurrency if target is None else min(ev.served_concurrency, target)
     return (
-        1.0 if ev.feasible else 0.0,
+        1.0,
         1.0 if p is not None and p.nodes_per_replica == 1 else 0.0,
         1.0 if p is not None and p.tp_within_nvlink else 0.0,
         round(served, 6),
         ev.throughput,
-        # among infeasible layouts, the one closest to fitting is the best starting point
-        ev.sizing.kv_cache_gib if ev.sizing else float("-inf"),
     )
 
 
@@ -241,6 +265,11 @@ def make_plan(req: PlanRequest) -> ServePlan:
     """Plan `req`; raises InputError for impossible requests, returns feasible=False otherwise."""
     validate_request(req)
     version, behaviour = behaviour_for(req.vllm_version)
+    if req.model.model_type == "gpt_oss" and version < GPT_OSS_MIN_VLLM:
+        raise InputError(
+            f"vLLM {format_version(version)} cannot serve gpt-oss",
+            hint="gpt-oss support arrived in vLLM 0.10.1; plan for 0.10.1 or newer",
+        )
     hardware = req.hardware
     if hardware is None:
         raise InputError("no hardware to plan for", hint="give --gpus or --inventory")
@@ -348,11 +377,16 @@ def make_plan(req: PlanRequest) -> ServePlan:
             f"requests: the best serves {best.served_concurrency:.1f}; add GPUs, shorten "
             "--max-model-len or use --kv-cache-dtype fp8"
         )
-    if not placement.tp_within_nvlink:
+    if not placement.tp_within_node:
+        warnings.append(
+            f"TP{layout.tp} spans nodes: every layer's all-reduce crosses the inter-node network "
+            "(vLLM's multi-node guide puts TP inside a node and PP across nodes)"
+        )
+    elif not placement.tp_within_nvlink:
         warnings.append(
             f"TP{layout.tp} exceeds the NVLink domain of {nvlink} GPU(s): all-reduce runs over PCIe"
         )
-    if placement.nodes_per_replica > 1:
+    if placement.nodes_per_replica > 1 and placement.tp_within_node:
         reasons.append(
             f"one node is not enough: {placement.nodes_per_replica} nodes per replica, TP inside "
             "a node, PP across nodes (vLLM multi-node guide)"
@@ -498,7 +532,7 @@ def _build_plan(
         served_model_name=model.id,
         layout=layout,
         limits=limits,
-        tool_call_parser=tool_call_parser_for(model.model_type),
+        tool_call_parser=tool_call_parser_for(model.model_type, version),
     )
     r = 2  # GiB figures to two decimals, as vLLM prints them
     return ServePlan(
