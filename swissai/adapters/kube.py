@@ -4,7 +4,8 @@ Only GET (list) requests: nodes, namespaces, storage classes, and in the serving
 services, ConfigMaps, claims, service accounts, quotas, workloads, NetworkPolicies, ingresses,
 PDBs and HPAs, plus optional CRDs (LeaderWorkerSet, ServiceMonitor, PrometheusRule, Istio
 PeerAuthentication, Kyverno policies, Gateway-API routes) where they exist. Secrets are never
-read. The kubernetes package is imported inside `read_cluster` only (it takes ~0.6 s).
+read. The connection comes from `swissai.adapters.kube_config` (the loader `swissai deploy` uses);
+the kubernetes package is imported inside `read_cluster` only (it takes ~0.6 s).
 """
 
 from __future__ import annotations
@@ -110,23 +111,14 @@ CLUSTER_LISTS: list[tuple[str, str, str, bool, bool]] = [
 def read_cluster(context: str | None, namespace: str) -> tuple[list[Document], str]:
     """All listed objects as Documents (source 'cluster'), and the context name used."""
     try:
-        from kubernetes import client, config
-        from kubernetes.config.config_exception import ConfigException
+        from kubernetes import client
     except ImportError as exc:  # pragma: no cover - kubernetes is a dependency
         raise EnvironmentProblem("the kubernetes package is not installed") from exc
-    try:
-        contexts, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-        name = context or (active or {}).get("name") or "current"
-        if context and context not in [c.get("name") for c in contexts]:
-            raise EnvironmentProblem(
-                f"kube context {context} is not in the kubeconfig",
-                hint="list them with `kubectl config get-contexts`",
-            )
-        api = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
-    except (ConfigException, FileNotFoundError, OSError) as exc:
-        raise EnvironmentProblem(
-            f"no usable kubeconfig: {exc}", hint="set KUBECONFIG or pass --context"
-        ) from exc
+    from swissai.adapters.kube_config import load_api_client
+
+    # the loader `swissai deploy` uses: $KUBECONFIG as kubectl reads it, in-cluster config,
+    # proxy-url and CA bundles; a missing or malformed kubeconfig is exit 3
+    api, name, _server = load_api_client(context, None)
     objects: list[Document] = []
     seen: set[tuple[str, str | None, str]] = set()
     try:

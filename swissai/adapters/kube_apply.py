@@ -5,10 +5,11 @@ client's HTTP layer (`ApiClient.param_serialize` + `call_api`), so authenticatio
 credential plugins and proxies behave as the client implements them, while requests stay generic
 (any kind the server's discovery lists, custom resources included):
 
-- connection: a kubeconfig (`--kubeconfig`, else `$KUBECONFIG` with several files merged, else
-  `~/.kube/config`), with its CA bundle, client certificates, tokens and exec plugins (OIDC);
-  `proxy-url` of the cluster entry, else `HTTPS_PROXY`/`NO_PROXY` from the environment; inside a
-  pod without a kubeconfig, the service account (in-cluster config).
+- connection: through `swissai.adapters.kube_config` (the loader `check --cluster` uses too): a
+  kubeconfig (`--kubeconfig`, else only the files `$KUBECONFIG` names, else `~/.kube/config`),
+  with its CA bundle, client certificates, tokens and exec plugins (OIDC); `proxy-url` of the
+  cluster entry, else `HTTPS_PROXY`/`NO_PROXY` from the environment; inside a pod without a
+  kubeconfig, the service account (in-cluster config).
 - server-side apply with `fieldManager=swissai`, conflicts as `ApplyConflict`, `force` only when
   asked; `dryRun=All` for diffs; list + watch to wait; pod logs; access reviews.
 
@@ -19,14 +20,11 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-from swissai.errors import EnvironmentProblem
 
 FIELD_MANAGER = "swissai"
 Obj = dict[str, Any]
@@ -81,50 +79,6 @@ class WatchEvent:
     object: Obj
 
 
-def _kubeconfig_files(kubeconfig: Path | None) -> str | None:
-    if kubeconfig is not None:
-        if not kubeconfig.is_file():
-            raise EnvironmentProblem(
-                f"kubeconfig {kubeconfig} does not exist", hint="pass an existing --kubeconfig"
-            )
-        return str(kubeconfig)
-    env = os.environ.get("KUBECONFIG", "")
-    files = [p for p in env.split(os.pathsep) if p and Path(p).expanduser().is_file()]
-    if files:
-        return os.pathsep.join(str(Path(p).expanduser()) for p in files)
-    default = Path("~/.kube/config").expanduser()
-    return str(default) if default.is_file() else None
-
-
-def _proxy_url(files: str, context: str | None) -> str | None:
-    """`proxy-url` of the context's cluster entry (kubectl honours it; the client does not)."""
-    import yaml
-
-    docs = []
-    for name in files.split(os.pathsep):
-        try:
-            docs.append(yaml.safe_load(Path(name).read_text(encoding="utf-8")) or {})
-        except (OSError, yaml.YAMLError):
-            continue
-    current = context or next(
-        (d.get("current-context") for d in docs if d.get("current-context")), None
-    )
-    cluster_name = None
-    for doc in docs:
-        for entry in doc.get("contexts") or []:
-            if entry.get("name") == current:
-                cluster_name = (entry.get("context") or {}).get("cluster")
-                break
-        if cluster_name:
-            break
-    for doc in docs:
-        for entry in doc.get("clusters") or []:
-            if entry.get("name") == cluster_name:
-                url = (entry.get("cluster") or {}).get("proxy-url")
-                return str(url) if url else None
-    return None
-
-
 class Cluster:
     """One connection to an API server, with a discovery cache."""
 
@@ -137,45 +91,11 @@ class Cluster:
     # --- connection ---------------------------------------------------------------------------
     @classmethod
     def connect(cls, context: str | None = None, kubeconfig: Path | None = None) -> Cluster:
-        from kubernetes import client, config
-        from kubernetes.config.config_exception import ConfigException
+        """Connect with the kubeconfig (or in-cluster config) `adapters.kube_config` chooses."""
+        from swissai.adapters.kube_config import load_api_client
 
-        configuration = client.Configuration()
-        files = _kubeconfig_files(kubeconfig)
-        try:
-            if files is not None:
-                config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=files,
-                    context=context,
-                    client_configuration=configuration,
-                    persist_config=False,
-                )
-                proxy = _proxy_url(files, context)
-                if proxy:
-                    configuration.proxy = proxy
-                name = context or _current_context(files)
-            elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration
-                )
-                name = "in-cluster"
-            else:
-                raise EnvironmentProblem(
-                    "no kubeconfig and not running inside a cluster",
-                    hint="set KUBECONFIG or pass --kubeconfig (kubectl config view works when "
-                    "this is set up)",
-                )
-        except ConfigException as exc:
-            raise EnvironmentProblem(
-                f"cannot use the kubeconfig: {exc}",
-                hint="check --context and the kubeconfig (kubectl config get-contexts)",
-            ) from exc
-        except OSError as exc:  # an exec credential plugin that is missing or fails
-            raise EnvironmentProblem(
-                f"cannot get credentials from the kubeconfig: {exc}",
-                hint="run the credential plugin of the kubeconfig once by hand (e.g. kubelogin)",
-            ) from exc
-        return cls(client.ApiClient(configuration), name, str(configuration.host))
+        api_client, name, server = load_api_client(context, kubeconfig)
+        return cls(api_client, name, server)
 
     # --- raw requests -------------------------------------------------------------------------
     def _call(
@@ -427,19 +347,6 @@ class Cluster:
                 return False
             raise
         return True
-
-
-def _current_context(files: str) -> str:
-    import yaml
-
-    for name in files.split(os.pathsep):
-        try:
-            doc = yaml.safe_load(Path(name).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        if doc.get("current-context"):
-            return str(doc["current-context"])
-    return "default"
 
 
 def _short(exc: BaseException) -> str:

@@ -182,6 +182,15 @@ def deploy(
     if print_rbac:
         _print_rbac(rendered, site, ns)
         return
+    placeholders = site.placeholders()
+    if placeholders:  # `render` warns; a deploy would apply, then fail on the image pull (exit 5)
+        raise InputError(
+            f"{site_file} still has the EXAMPLE values of {', '.join(placeholders)}; "
+            "nothing was applied",
+            hint="replace them in the site profile: the image digest of your mirror (crane "
+            "digest), the weights' 40-hex commit, and the sha256 that `swissai model manifest "
+            "DIR` prints",
+        )
     if rollback_on_failure is None:
         rollback_on_failure = os.environ.get("CI", "").lower() == "true"
     check = check_gate(rendered, plan, site, skip_check_gate)

@@ -165,7 +165,7 @@ def _int(value: Any) -> int:
 
 def gather_facts(cluster: Cluster, needs: Needs) -> ClusterFacts:
     from swissai.adapters.kube_apply import KubeApiError
-    from swissai.core.preflight import ClusterFacts, NodeFacts
+    from swissai.core.preflight import ClusterFacts, NodeFacts, requested_gpus
 
     version = cluster.version()
     denied = []
@@ -180,6 +180,14 @@ def gather_facts(cluster: Cluster, needs: Needs) -> ClusterFacts:
         for api_version, kind in needs.crds
         if cluster.resource(api_version, kind) is not None
     )
+    # GPUs already requested per node: every pod bound to a node, in every namespace
+    pods_readable = True
+    in_use: dict[str, int] = {}
+    try:
+        pods, _ = cluster.list("v1", "Pod")
+        in_use = requested_gpus(pods, needs)
+    except KubeApiError:
+        pods_readable = False
     nodes: tuple[NodeFacts, ...] | None
     try:
         items, _ = cluster.list("v1", "Node")
@@ -190,6 +198,7 @@ def gather_facts(cluster: Cluster, needs: Needs) -> ClusterFacts:
                 allocatable_gpus=_int(
                     ((n.get("status") or {}).get("allocatable") or {}).get(needs.gpu_resource)
                 ),
+                requested_gpus=in_use.get(str(n["metadata"]["name"]), 0),
                 unschedulable=bool((n.get("spec") or {}).get("unschedulable")),
                 ready=any(
                     c.get("type") == "Ready" and c.get("status") == "True"
@@ -227,6 +236,7 @@ def gather_facts(cluster: Cluster, needs: Needs) -> ClusterFacts:
         denied=tuple(denied),
         served_kinds=served,
         nodes=nodes,
+        pods_readable=pods_readable,
         storage_classes=classes,
         pvc_phase=pvc_phase,
         namespace_labels=ns_labels,

@@ -115,6 +115,9 @@ class Needs:
     pvc: str | None  # a claim that must already exist (not created by the manifests)
     min_version: tuple[int, int]
     privileged_ok: bool
+    # label selectors of this deploy's own pods in `namespace`: a redeploy replaces them, so
+    # the GPUs they hold count as free
+    own_pods: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class ClusterFacts:
     denied: tuple[tuple[Access, str], ...] = ()
     served_kinds: frozenset[tuple[str, str]] = frozenset()  # (apiVersion, kind)
     nodes: tuple[NodeFacts, ...] | None = ()  # None: could not be read
+    pods_readable: bool = True  # False: the pods (GPUs requested per node) could not be listed
     storage_classes: frozenset[str] | None = frozenset()  # None: could not be read
     pvc_phase: str | None = None  # None: the claim does not exist
     namespace_labels: dict[str, str] | None = None  # None: the namespace does not exist
@@ -181,6 +185,73 @@ def _gpus(pod_spec: Obj, resource: str) -> int:
     return total
 
 
+def _quantity(value: Any) -> int:
+    try:
+        return int(str(value if value is not None else 0))
+    except ValueError:
+        return 0
+
+
+def _container_request(container: Obj, resource: str) -> int:
+    """An extended resource's request: `requests`, else `limits` (the API server defaults the
+    request of an extended resource to its limit)."""
+    res = container.get("resources") or {}
+    requests, limits = res.get("requests") or {}, res.get("limits") or {}
+    return _quantity(requests[resource] if resource in requests else limits.get(resource))
+
+
+def pod_gpu_request(pod_spec: Obj, resource: str) -> int:
+    """What the scheduler counts for a pod: the containers (plus sidecar init containers)
+    together, or the largest plain init container if that is more."""
+    inits = pod_spec.get("initContainers") or []
+    sidecars = [c for c in inits if c.get("restartPolicy") == "Always"]
+    containers = [*(pod_spec.get("containers") or []), *sidecars]
+    main = sum(_container_request(c, resource) for c in containers)
+    init = max(
+        (_container_request(c, resource) for c in inits if c.get("restartPolicy") != "Always"),
+        default=0,
+    )
+    return max(main, init)
+
+
+def requested_gpus(pods: Iterable[Obj], needs: Needs) -> dict[str, int]:
+    """GPUs requested per node by the pods bound to it that have not terminated, leaving out
+    this deploy's own pods (which a redeploy replaces)."""
+    out: dict[str, int] = {}
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
+        phase = (pod.get("status") or {}).get("phase")
+        if not node or phase in ("Succeeded", "Failed"):
+            continue
+        labels = meta.get("labels") or {}
+        if meta.get("namespace") == needs.namespace and any(
+            selector and all(labels.get(k) == v for k, v in selector.items())
+            for selector in needs.own_pods
+        ):
+            continue
+        gpus = pod_gpu_request(spec, needs.gpu_resource)
+        if gpus:
+            out[str(node)] = out.get(str(node), 0) + gpus
+    return out
+
+
+def _own_pod_selectors(objects: Iterable[Obj]) -> tuple[dict[str, str], ...]:
+    out = []
+    for obj in objects:
+        if obj.get("kind") not in WORKLOAD_KINDS:
+            continue
+        if obj.get("kind") == "LeaderWorkerSet":
+            name = str((obj.get("metadata") or {}).get("name") or "")
+            out.append({"leaderworkerset.sigs.k8s.io/name": name})
+        else:
+            labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            if labels:
+                out.append({str(k): str(v) for k, v in labels.items()})
+    return tuple(out)
+
+
 def _uses(objects: Iterable[Obj], predicate: Any) -> bool:
     for obj in objects:
         for pod_spec, _ in _pod_templates(obj) if obj.get("kind") in WORKLOAD_KINDS else []:
@@ -226,6 +297,7 @@ def access_needs(
     add(("get",), "", "namespaces", None)
     add(("get",), "", "persistentvolumeclaims", namespace)
     add(("list",), "", "nodes", None)
+    add(("list",), "", "pods", None)  # GPUs already requested on each node (gpu-capacity)
     add(("get", "list"), "storage.k8s.io", "storageclasses", None)
     return tuple(out)
 
@@ -287,6 +359,7 @@ def needs_from(
         pvc=pvc,
         min_version=min_version,
         privileged_ok=site.security.rdma,
+        own_pods=_own_pod_selectors(objects),
     )
 
 
@@ -366,6 +439,14 @@ def _check_gpus(needs: Needs, facts: ClusterFacts) -> list[Failure]:
                 "grant list on nodes (ClusterRole from --print-rbac)",
             )
         ]
+    if not facts.pods_readable:
+        return [
+            Failure(
+                "gpu-capacity",
+                "cannot list pods to count the GPUs already requested on each node",
+                "grant list on pods cluster-wide (ClusterRole from --print-rbac)",
+            )
+        ]
     regions = ", ".join(needs.regions)
     want = (
         f"{needs.pods} pod(s) x {needs.gpus_per_pod} {needs.gpu_resource} on nodes with "
@@ -382,7 +463,7 @@ def _check_gpus(needs: Needs, facts: ClusterFacts) -> list[Failure]:
             continue
         free = max(0, node.allocatable_gpus - node.requested_gpus)
         fit += free // needs.gpus_per_pod
-        details.append(f"{node.name} {free} free of {node.allocatable_gpus}")
+        details.append(f"{node.name} {free} free of {node.allocatable_gpus} allocatable")
     if fit >= needs.pods:
         return []
     if not details:

@@ -16,18 +16,23 @@ What it models (the subset swissai uses, with the semantics swissai relies on):
   resourceVersion stays); `generation` moves when anything outside metadata/status changes.
 - `dryRun=All` on apply and delete: the answer is computed, nothing is stored.
 - Answers: 401 (bearer token, when one is configured), 403 Forbidden (a deny list the test
-  sets; create-on-apply also needs `create`), 404 (object, kind, or the namespace of a
+  sets, and, after `grant(rbac_objects)`, everything the given Roles/ClusterRoles do not allow:
+  RBAC's allow-list semantics, a Role's rules in its namespace only, a ClusterRole's everywhere;
+  create-on-apply also needs `create`; discovery, /version and the self reviews are always
+  allowed, as for system:authenticated), 404 (object, kind, or the namespace of a
   namespaced object), 409 (SSA conflict, AlreadyExists on POST), 422 (no or invalid name,
   Deployment without a matching selector, a container without name or image, changed data of an
   immutable ConfigMap).
 - list (label selectors `k=v`, `k!=v`, `k`; field selectors on metadata.name/namespace and
   involvedObject.*) and watch (chunked JSON lines from a resourceVersion, `timeoutSeconds`).
-- `SelfSubjectAccessReview` answered from the same deny list, `SelfSubjectReview` (who am I).
+- `SelfSubjectAccessReview` answered from the same deny list and grants, `SelfSubjectReview`
+  (who am I).
 - Pods: a fake controller creates pods for Deployments, StatefulSets and LeaderWorkerSets
   (`replicas` x `size` pods from the templates, replaced when the template changes, deleted with
   their owner) and hands each new pod to a test-driven "kubelet" script, which moves it through
   scheduling, image pulls, init containers, start, readiness or failure and writes the events a
-  kubelet and scheduler would. Pod logs (`pods/log`, `tailLines`) come from `logs`.
+  kubelet and scheduler would (onto the node the script names). Pods can also be seeded, e.g.
+  other teams' pods bound to a node (`spec.nodeName`) with GPU requests. Pod logs (`pods/log`, `tailLines`) come from `logs`.
 - Outages: `drop_after_writes(n)` lets n writes through, applies the next one and then closes
   every connection without an answer until `restore()`.
 
@@ -284,6 +289,9 @@ class FakeKubeApi:
     tls: tuple[Path, Path] | None = None  # (certfile, keyfile): serve HTTPS
     kubelet: Kubelet | None = None
     deny: set[tuple[str, str, str]] = field(default_factory=set)  # (verb, group, resource)
+    # None: everything not denied is allowed; else only what these rules allow:
+    # (namespace of a Role, or None for a ClusterRole, PolicyRule)
+    allow: list[tuple[str | None, Obj]] | None = None
     objects: dict[Key, Obj] = field(default_factory=dict)
     owners: dict[Key, dict[str, tuple[str, set[Path_]]]] = field(default_factory=dict)
     logs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
@@ -365,6 +373,35 @@ class FakeKubeApi:
     def restore(self) -> None:
         self.down = False
         self._writes_left = None
+
+    def grant(self, rbac: list[Obj]) -> None:
+        """Allow exactly what these Role/ClusterRole documents allow (RBAC allow-list)."""
+        rules: list[tuple[str | None, Obj]] = []
+        for doc in rbac:
+            if doc.get("kind") not in ("Role", "ClusterRole"):
+                raise ValueError(f"not a Role or ClusterRole: {doc.get('kind')}")
+            scope = doc["metadata"]["namespace"] if doc["kind"] == "Role" else None
+            rules.extend((scope, copy.deepcopy(rule)) for rule in doc.get("rules") or [])
+        self.allow = rules
+
+    def allowed(self, verb: str, group: str, resource: str, namespace: str) -> bool:
+        """RBAC's answer for one request (`resource` with `/subresource`; namespace "" for
+        cluster-scoped and all-namespaces requests)."""
+        if (verb, group, resource) in self.deny:
+            return False
+        if self.allow is None:
+            return True
+
+        def has(values: Any, value: str) -> bool:
+            return "*" in (values or []) or value in (values or [])
+
+        return any(
+            (scope is None or scope == namespace)
+            and has(rule.get("verbs"), verb)
+            and has(rule.get("apiGroups"), group)
+            and has(rule.get("resources"), resource)
+            for scope, rule in self.allow
+        )
 
     def seed(self, obj: Obj, manager: str = "kubectl", operation: str = "Update") -> Obj:
         """Store an object as another tool would have (ownership recorded for `manager`)."""
@@ -933,12 +970,17 @@ class PodSim:
         self.api.event(self.pod, "BackOff", "Back-off restarting failed container", "Warning")
 
 
-def kubelet_ready(step_s: float = 0.02) -> Kubelet:
-    """Every pod: scheduled, images pulled, init containers complete, started, ready."""
+def kubelet_ready(step_s: float = 0.02, node: str = "gpu-node-1") -> Kubelet:
+    """Every pod: scheduled (onto `node`), images pulled, init containers complete, started,
+    ready."""
 
     def run(api: FakeKubeApi, pod: Obj) -> None:
         sim = PodSim(api, pod, step_s)
-        for action in (sim.schedule, sim.pull, sim.run_init, sim.start, sim.ready):
+
+        def schedule() -> None:
+            sim.schedule(node)
+
+        for action in (schedule, sim.pull, sim.run_init, sim.start, sim.ready):
             sim.sleep()
             action()
 
@@ -1113,7 +1155,10 @@ class _Handler(BaseHTTPRequestHandler):
         resource = plural + (f"/{sub}" if sub else "")
         if method == "GET":
             verb = "get" if name else ("watch" if query.get("watch") in ("1", "true") else "list")
-            self._authorize(verb, group, resource, namespace)
+            # RBAC sees a request on namespaces/NAME as one in namespace NAME
+            self._authorize(
+                verb, group, resource, namespace or (name if plural == "namespaces" else "")
+            )
             if sub == "log":
                 return self._log(namespace, name, query)
             if name:
@@ -1156,11 +1201,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "BadRequest", "the body does not match the URL (kind or name)")
             if rtype.namespaced:
                 meta["namespace"] = namespace
-            self._authorize("patch", group, resource, namespace)
+            # RBAC sees a request on namespaces/NAME as one in namespace NAME
+            scope = namespace or (name if plural == "namespaces" else "")
+            self._authorize("patch", group, resource, scope)
             key = (group, plural, namespace, name)
             with api.lock:
                 if key not in api.objects:
-                    self._authorize("create", group, resource, namespace)
+                    self._authorize("create", group, resource, scope)
                 self._count_write(dry)
                 live = api.objects.get(key)
                 out = api.apply(rtype, key, body, manager, query.get("force") == "true", dry)
@@ -1187,7 +1234,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Dropped
             return self._send(201, out)
         if method == "DELETE":
-            self._authorize("delete", group, resource, namespace)
+            self._authorize(
+                "delete", group, resource, namespace or (name if plural == "namespaces" else "")
+            )
             with api.lock:
                 self._count_write(dry)
                 out = api.delete((group, plural, namespace, name), dry)
@@ -1197,7 +1246,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(405, "MethodNotAllowed", f"the fake does not serve {method}")
 
     def _authorize(self, verb: str, group: str, resource: str, namespace: str) -> None:
-        if (verb, group, resource) in self.server_api.deny:
+        if not self.server_api.allowed(verb, group, resource, namespace):
             where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
             raise ApiError(
                 403,
@@ -1210,7 +1259,12 @@ class _Handler(BaseHTTPRequestHandler):
         resource = attrs.get("resource", "") + (
             f"/{attrs['subresource']}" if attrs.get("subresource") else ""
         )
-        allowed = (attrs.get("verb"), attrs.get("group", ""), resource) not in self.server_api.deny
+        allowed = self.server_api.allowed(
+            str(attrs.get("verb", "")),
+            str(attrs.get("group", "")),
+            resource,
+            str(attrs.get("namespace") or ""),
+        )
         return {
             **body,
             "status": {"allowed": allowed, **({} if allowed else {"reason": "RBAC: not granted"})},

@@ -349,8 +349,7 @@ def test_check_gate_blocks_and_can_be_skipped_with_a_logged_reason(
     api: FakeKubeApi, tmp_path: Path
 ) -> None:
     site = yaml.safe_load((DATA / "site.yaml").read_text())
-    site["image"]["digest"] = "sha256:" + "0" * 64  # the example digest: a finding
-    site["compliance"]["fail_on"] = "low"
+    site["compliance"]["fail_on"] = "low"  # the evidence findings (medium) now block
     path = tmp_path / "site-findings.yaml"
     path.write_text(yaml.safe_dump(site))
     base = ["deploy", str(DATA / "plan-single-node.yaml"), "--site", str(path), "--timeout", "20"]
@@ -487,3 +486,202 @@ def test_kubeconfig_ca_bundle_over_https(monkeypatch: pytest.MonkeyPatch, tmp_pa
         kc.write_text(yaml.safe_dump(doc))
         code, _, err = deploy("--kubeconfig", str(kc))
         assert code == 3
+
+
+# --- kubeconfig selection and parsing --------------------------------------------------------
+
+
+def test_kubeconfig_env_naming_missing_files_never_falls_back_to_home(
+    api: FakeKubeApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """kubectl uses only the files $KUBECONFIG names; ~/.kube/config may be another cluster."""
+    home = tmp_path / "h"
+    (home / ".kube").mkdir(parents=True)
+    api.kubeconfig(home / ".kube" / "config")  # a reachable cluster: the wrong one here
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KUBECONFIG", "./typo")
+    for args in (
+        ("deploy", str(DATA / "plan-single-node.yaml"), "--site", str(DATA / "site.yaml")),
+        ("status", "--site", str(DATA / "site.yaml")),
+    ):
+        code, _, err = invoke(*args)
+        assert code == 3, err
+        assert "KUBECONFIG names no existing kubeconfig file: typo" in err
+    assert api.requests == []  # never connected to the cluster in ~/.kube/config
+    # missing names next to an existing file are skipped, as kubectl does
+    real = api.kubeconfig(tmp_path / "real")
+    monkeypatch.setenv("KUBECONFIG", f"./typo:{real}")
+    code, out, err = deploy("--dry-run", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["outcome"] == "dry-run"
+
+
+@pytest.mark.parametrize("text", ["garbage: [", "- just\n- a list\n"])
+def test_malformed_kubeconfig_is_exit_3_naming_the_file(
+    api: FakeKubeApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str
+) -> None:
+    bad = tmp_path / "bad-kubeconfig"
+    bad.write_text(text)
+    site = ["--site", str(DATA / "site.yaml")]
+    plan = str(DATA / "plan-single-node.yaml")
+    for args in (
+        ("deploy", plan, *site, "--kubeconfig", str(bad)),
+        ("status", *site, "--kubeconfig", str(bad)),
+        ("rollback", *site, "--kubeconfig", str(bad)),
+        ("destroy", *site, "--yes", "--kubeconfig", str(bad)),
+    ):
+        code, _, err = invoke(*args)  # any other exception (a traceback) is raised here
+        assert code == 3, (args, err)
+        assert f"the kubeconfig {bad} is not" in err, err
+    monkeypatch.setenv("KUBECONFIG", str(bad))
+    code, _, err = invoke("deploy", plan, *site)
+    assert code == 3 and str(bad) in err
+    assert api.requests == []
+
+
+# --- GPUs in use -------------------------------------------------------------------------------
+
+
+def gpu_pod(
+    name: str, node_name: str, gpus: int, namespace: str = "research", **extra: Any
+) -> dict[str, Any]:
+    resources = extra.pop("resources", {"requests": {"nvidia.com/gpu": str(gpus)}})
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "nodeName": node_name,
+            "containers": [
+                {"name": "main", "image": "registry.bank.internal/x:1", "resources": resources}
+            ],
+        },
+        "status": {"phase": extra.pop("phase", "Running")},
+    }
+
+
+def test_busy_gpu_node_fails_preflight_before_anything_is_applied(api: FakeKubeApi) -> None:
+    """Allocatable is not free: other teams' pods hold GPUs on both nodes."""
+    api.seed(gpu_pod("train-1", "gpu-zh1-a", 4))
+    # only a limit: the API server defaults the request of an extended resource to it
+    api.seed(gpu_pod("infer-2", "gpu-zh1-b", 2, resources={"limits": {"nvidia.com/gpu": "2"}}))
+    api.seed(gpu_pod("done-3", "gpu-zh1-b", 8, phase="Succeeded"))  # terminated: holds nothing
+    code, _, err = deploy()
+    assert code == 3, err
+    assert "preflight gpu-capacity: need 1 pod(s) x 8 nvidia.com/gpu" in err
+    assert "gpu-zh1-a 4 free of 8 allocatable" in err
+    assert "gpu-zh1-b 6 free of 8 allocatable" in err
+    assert "nothing was applied" in err
+    assert api.writes() == []
+    assert swissai_objects(api) == []
+    # the scheduler would place it once the training pod is gone
+    with api.lock:
+        api.delete(("", "pods", "research", "train-1"), dry=False)
+    code, _, err = deploy()
+    assert code == 0, err
+
+
+def test_redeploy_counts_the_gpus_of_its_own_pods_as_free(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with FakeKubeApi(token=TOKEN, kubelet=kubelet_ready(node="gpu-zh1-a")) as fake:
+        seed_cluster(fake, [node("gpu-zh1-a", 8)])
+        monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig(tmp_path / "kc")))
+        assert deploy()[0] == 0
+        [pod] = fake.list("Pod", NS)
+        assert pod["spec"]["nodeName"] == "gpu-zh1-a"  # all 8 GPUs of the node are its
+        # a new revision replaces that pod: its GPUs are not in the way
+        code, _, err = deploy(plan="plan-single-node-long.yaml")
+        assert code == 0, err
+        # another team's pod on the same node is (its own 8 count as free, that one not)
+        fake.seed(gpu_pod("train-1", "gpu-zh1-a", 1))
+        code, _, err = deploy()
+        assert code == 3 and "gpu-zh1-a 7 free of 8 allocatable" in err, err
+
+
+# --- the EXAMPLE values of swissai init ------------------------------------------------------
+
+
+def test_example_values_of_init_are_refused_before_preflight(
+    api: FakeKubeApi, tmp_path: Path
+) -> None:
+    site = yaml.safe_load((DATA / "site.yaml").read_text())
+    site["image"]["digest"] = "sha256:" + "0" * 64
+    site["model"]["revision"] = "0" * 40
+    site["model"]["manifest_sha256"] = "0" * 64
+    path = tmp_path / "site-example.yaml"
+    path.write_text(yaml.safe_dump(site))
+    base = ["deploy", str(DATA / "plan-single-node.yaml"), "--site", str(path)]
+    for extra in ([], ["--skip-check-gate", "CHG-1 approved"], ["--dry-run"]):
+        code, _, err = invoke(*base, *extra)
+        assert code == 2, err
+        message = err.splitlines()[0] if err else ""
+        assert (
+            "still has the EXAMPLE values of image.digest, model.revision, "
+            "model.manifest_sha256; nothing was applied" in message
+        ), err
+        assert "replace them" in err
+    assert api.requests == []  # refused before connecting, so before preflight
+    # one placeholder is named alone
+    site["image"]["digest"] = "sha256:" + "a" * 64
+    site["model"]["manifest_sha256"] = "2" * 64
+    path.write_text(yaml.safe_dump(site))
+    code, _, err = invoke(*base)
+    assert code == 2 and "EXAMPLE values of model.revision;" in err
+    # printing the Role needs no real values
+    code, out, err = invoke(*base, "--print-rbac")
+    assert code == 0 and "kind: Role" in out, err
+
+
+# --- the printed Role is enough, and every rule of it is needed ------------------------------
+
+
+def test_printed_rbac_is_enough_for_the_whole_lifecycle_and_each_rule_is_needed(
+    api: FakeKubeApi, tmp_path: Path
+) -> None:
+    code, out, err = deploy("--print-rbac")
+    assert code == 0, err
+    printed = [d for d in yaml.safe_load_all(out) if d]
+    assert [d["kind"] for d in printed] == ["Role", "ClusterRole"]
+    api.grant(printed)  # from here on: exactly these rules, everything else is 403
+    site = ["--site", str(DATA / "site.yaml")]
+    code, out, err = deploy("-o", "json")
+    assert code == 0, err
+    first = json.loads(out)["revision"]
+    code, _, err = deploy(plan="plan-single-node-long.yaml")
+    assert code == 0, err
+    code, out, err = invoke("status", *site, "-o", "json")
+    assert code == 0 and json.loads(out)["replicas_ready"] == 1, err
+    code, _, err = invoke("rollback", *site, "--timeout", "20")
+    assert code == 0 and f"to {first}" in err, err
+    # a failed deploy rolled back deletes what it added
+    api.kubelet = kubelet_oom()
+    code, _, err = deploy("--rollback-on-failure", plan="plan-single-node-long.yaml")
+    assert code == 5 and "rolled back to revision " + first in err.replace("Rolled", "rolled")
+    api.kubelet = kubelet_ready()
+    code, _, err = invoke("destroy", *site, "--yes", "--export", str(tmp_path / "export.json"))
+    assert code == 0, err
+    assert api.get("Deployment", "gpt-oss-120b", NS) is None
+    # the grants are enforced on the requests themselves, not only in the access reviews
+    role, cluster_role = printed
+    no_records = [r for r in role["rules"] if r["resources"] != ["configmaps"]]
+    api.grant([{**role, "rules": no_records}, cluster_role])
+    code, _, err = invoke("status", *site)
+    assert code == 3 and "cannot read the deployment records" in err and "403" in err
+    # without any one printed rule the deploy stops in preflight, before any write
+    writes = len(api.writes())
+    for doc_index, doc in enumerate(printed):
+        for rule_index, rule in enumerate(doc["rules"]):
+            reduced = [dict(d) for d in printed]
+            reduced[doc_index] = {
+                **doc,
+                "rules": [r for i, r in enumerate(doc["rules"]) if i != rule_index],
+            }
+            api.grant(reduced)
+            code, _, err = deploy()
+            assert code == 3, (rule, err)
+            assert "preflight rbac: not allowed to" in err, (rule, err)
+            assert rule["resources"][0].split("/")[0] in err, (rule, err)
+    assert len(api.writes()) == writes

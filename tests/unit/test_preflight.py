@@ -11,7 +11,9 @@ from swissai.core.preflight import (
     NodeFacts,
     evaluate,
     needs_from,
+    pod_gpu_request,
     rbac_objects,
+    requested_gpus,
 )
 from swissai.models.site import GpuScheduling, SiteProfile
 
@@ -127,3 +129,81 @@ def test_rbac_role_is_exactly_the_needs() -> None:
     }
     assert cluster_rules[("", "namespaces")] == ["get", "create", "patch"]  # never delete
     assert all(verb != "*" for r in role["rules"] + cluster_role["rules"] for verb in r["verbs"])
+
+
+def pod(
+    node: str | None,
+    containers: list[dict[str, Any]],
+    namespace: str = "research",
+    labels: dict[str, str] | None = None,
+    phase: str = "Running",
+    init: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": containers, "initContainers": init or []}
+    if node:
+        spec["nodeName"] = node
+    return {
+        "metadata": {"name": "p", "namespace": namespace, "labels": labels or {}},
+        "spec": spec,
+        "status": {"phase": phase},
+    }
+
+
+def gpus(requests: int | None = None, limits: int | None = None, **extra: Any) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    if requests is not None:
+        res["requests"] = {"nvidia.com/gpu": str(requests)}
+    if limits is not None:
+        res["limits"] = {"nvidia.com/gpu": limits}
+    return {"name": "c", "resources": res, **extra}
+
+
+def test_pod_gpu_request_counts_as_the_scheduler_does() -> None:
+    assert pod_gpu_request({"containers": [gpus(2), gpus(limits=3)]}, "nvidia.com/gpu") == 5
+    assert pod_gpu_request({"containers": [gpus(requests=1, limits=4)]}, "nvidia.com/gpu") == 1
+    # a plain init container runs alone: the larger of it and the containers counts
+    spec = {"containers": [gpus(1)], "initContainers": [gpus(4)]}
+    assert pod_gpu_request(spec, "nvidia.com/gpu") == 4
+    # a sidecar init container runs alongside the containers
+    spec = {"containers": [gpus(1)], "initContainers": [gpus(2, restartPolicy="Always")]}
+    assert pod_gpu_request(spec, "nvidia.com/gpu") == 3
+    assert pod_gpu_request({"containers": [{"name": "cpu"}]}, "nvidia.com/gpu") == 0
+
+
+def test_requested_gpus_per_node_skip_terminated_unbound_and_own_pods() -> None:
+    dep = deployment()
+    dep["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": "m"}}
+    needs = needs_from([dep], SITE)
+    assert needs.own_pods == ({"app.kubernetes.io/name": "m"},)
+    pods = [
+        pod("a", [gpus(4)]),
+        pod("a", [gpus(limits=2)]),
+        pod("a", [gpus(8)], phase="Succeeded"),
+        pod("b", [gpus(8)], phase="Failed"),
+        pod(None, [gpus(8)], phase="Pending"),  # not bound: holds nothing yet
+        # this deploy's own pod (a redeploy replaces it) ...
+        pod("b", [gpus(8)], namespace="swissai-llm", labels={"app.kubernetes.io/name": "m"}),
+        # ... but the same labels in another namespace are someone else's
+        pod("b", [gpus(1)], labels={"app.kubernetes.io/name": "m"}),
+    ]
+    assert requested_gpus(pods, needs) == {"a": 6, "b": 1}
+
+
+def test_gpus_in_use_are_not_free() -> None:
+    needs = needs_from([deployment()], SITE)
+    busy = NodeFacts("a", gpu_node("a", 8).labels, 8, requested_gpus=4)
+    [failure] = evaluate(needs, good_facts(nodes=(busy,))).failures
+    assert failure.check == "gpu-capacity"
+    assert "room for 0 (a 4 free of 8 allocatable)" in failure.message
+    [failure] = evaluate(needs, good_facts(pods_readable=False)).failures
+    assert "cannot list pods" in failure.message and "cluster-wide" in failure.fix
+
+
+def test_cluster_role_lists_pods_cluster_wide_for_the_gpu_count() -> None:
+    needs = needs_from([deployment()], SITE)
+    assert Access("list", "", "pods", None) in needs.access
+    _, cluster_role = rbac_objects(needs)
+    cluster_rules = {
+        (r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in cluster_role["rules"]
+    }
+    assert cluster_rules[("", "pods")] == ["list"]
