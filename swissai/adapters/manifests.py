@@ -37,6 +37,35 @@ def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
                 _record_lines(item, child, lines)
 
 
+def _reject_duplicate_keys(node: yaml.Node, name: str) -> None:
+    """A mapping that repeats a key: YAML loaders silently keep the last value, so two files
+    concatenated without `---` would read as one object (the first one lost). Refused."""
+    stack = [node]
+    visited: set[int] = set()  # aliases share nodes: visit each once
+    while stack:
+        current = stack.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for key_node, value_node in current.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                    key = (key_node.tag, key_node.value)
+                    line = key_node.start_mark.line + 1
+                    if key in seen:
+                        raise InputError(
+                            f"{name}:{line}: duplicate key {key_node.value!r} "
+                            f"(first at line {seen[key]})",
+                            hint="separate concatenated files with `---`; a key may appear "
+                            "once per mapping",
+                        )
+                    seen[key] = line
+                stack.append(value_node)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+
+
 def parse_yaml_documents(text: str, name: str) -> Iterator[tuple[Any, int, dict[str, int]]]:
     """Yield (data, start line, field lines) for each non-empty document of `text`."""
     loader = _Loader(text)
@@ -45,6 +74,7 @@ def parse_yaml_documents(text: str, name: str) -> Iterator[tuple[Any, int, dict[
             node = loader.get_node()
             if node is None:
                 continue
+            _reject_duplicate_keys(node, name)
             data = loader.construct_document(node)
             if data is None:
                 continue

@@ -17,7 +17,7 @@ HELP = (
     "the site profile and optionally the live cluster against the FINMA-oriented residency and "
     "security rules (docs/rules.md). Exit 1 when an unwaived finding is at or above --fail-on."
 )
-OUTPUTS = ("table", "json", "sarif", "junit")
+OUTPUTS = ("table", "json", "yaml", "sarif", "junit")
 FAIL_ON = ("critical", "high", "medium", "low", "none")
 
 
@@ -29,6 +29,8 @@ def _format_for_file(path: Path, output: str) -> str:
         return "junit"
     if name.endswith(".json"):
         return "json"
+    if name.endswith((".yaml", ".yml")):
+        return "yaml"
     return output if output != "table" else "json"
 
 
@@ -97,9 +99,19 @@ def check(
     namespace: str | None = typer.Option(
         None, "--namespace", help="Namespace for --cluster; default: the site profile's namespace."
     ),
-    output: str = typer.Option("table", "--output", "-o", help="table, json, sarif or junit."),
+    output: str = typer.Option(
+        "table", "--output", "-o", help="table, json, yaml, sarif or junit."
+    ),
     out: Path | None = typer.Option(
-        None, "--out", help="Also write the report to this file (.sarif, .xml = JUnit, .json)."
+        None,
+        "--out",
+        help="Also write the report to this file (.sarif, .xml = JUnit, .json, .yaml).",
+    ),
+    sarif_root: Path | None = typer.Option(
+        None,
+        "--sarif-root",
+        help="SARIF paths are written relative to this directory (default: the current one); "
+        "files outside it keep absolute file:// URIs.",
     ),
     fail_on: str | None = typer.Option(
         None, "--fail-on", help="critical, high, medium, low or none (default: the site's, high)."
@@ -176,8 +188,10 @@ def check(
             notes=notes,
         )
     )
+    cwd = str(Path.cwd().resolve())
+    root = str(sarif_root.resolve()) if sarif_root is not None else cwd
     if out is not None:
-        text = _render(report, _format_for_file(out, output))
+        text = _render(report, _format_for_file(out, output), root, cwd)
         write_text_atomic(out, text)
         note(f"wrote {out}")
     if output == "table":
@@ -187,7 +201,7 @@ def check(
 
         render_findings(report, Console(width=120))
     else:
-        sys.stdout.write(_render(report, output))
+        sys.stdout.write(_render(report, output, root, cwd))
         sys.stdout.flush()
     if report.failed:
         s = report.summary
@@ -199,13 +213,17 @@ def check(
         )
 
 
-def _render(report: Any, fmt: str) -> str:
+def _render(report: Any, fmt: str, root: str | None = None, cwd: str | None = None) -> str:
     if fmt == "sarif":
         from swissai.report.sarif import to_sarif
 
-        return json.dumps(to_sarif(report), indent=2) + "\n"
+        return json.dumps(to_sarif(report, root, cwd), indent=2) + "\n"
     if fmt == "junit":
         from swissai.report.junit import to_junit
 
         return str(to_junit(report))
+    if fmt == "yaml":
+        from swissai.cli.output import to_document
+
+        return to_document(report, "yaml")
     return str(report.model_dump_json(indent=2)) + "\n"

@@ -100,6 +100,11 @@ class Finding(Frozen):
     field: str = Field("", description="path inside the object, e.g. spec.template.spec.hostPID")
     file: str | None = Field(None, description="input file; None for live-cluster objects")
     line: int | None = None
+    location: str | None = Field(
+        None,
+        description="where the finding is, in words, when no input holds it (e.g. '(default "
+        "site profile)' without --site); file and line then only anchor it for SARIF",
+    )
     source: Target = "manifests"
     missing_object: bool = Field(False, description="the finding is about an absent object")
     evidence_expected: str | None = Field(

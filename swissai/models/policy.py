@@ -229,7 +229,9 @@ class CompliancePolicy(Frozen):
     spread_across_sites: bool = Field(
         False, description="OPS-002: also require spreading replicas across zones/sites"
     )
-    max_waiver_days: int = Field(90, ge=1, description="longest allowed waiver (created→expires)")
+    max_waiver_days: int = Field(
+        90, ge=1, description="longest allowed waiver (created, or today without it, → expires)"
+    )
     missing_evidence_severity: Severity = Field(
         "medium", description="severity of a rule whose human evidence is not declared yet"
     )

@@ -9,7 +9,7 @@ newline in a profile is refused with its path instead of reaching a template.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
@@ -228,6 +228,10 @@ class Tls(Frozen):
     cert_manager_issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
 
 
+# The namespace label OpenShift puts on the router's namespace (NetworkPolicy peers for Routes).
+OPENSHIFT_INGRESS_LABEL = ("network.openshift.io/policy-group", "ingress")
+
+
 class Peers(Frozen):
     """NetworkPolicy peers: pods with pod_labels in namespaces with namespace_labels."""
 
@@ -249,8 +253,21 @@ class Exposure(Frozen):
         default_factory=lambda: Peers(
             namespace_labels={"kubernetes.io/metadata.name": "gateway"}, pod_labels={}
         ),
-        description="who may reach the API port: the gateway's pods",
+        description="who may reach the API port: the gateway's pods; for type route the "
+        "default is the OpenShift router (namespaces labelled "
+        f"{OPENSHIFT_INGRESS_LABEL[0]}={OPENSHIFT_INGRESS_LABEL[1]})",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route_clients(cls, data: Any) -> Any:
+        """An OpenShift Route is served by the router pods in the namespace(s) labelled
+        `network.openshift.io/policy-group: ingress`, not by a `gateway` namespace: without
+        this default the allow-gateway NetworkPolicy would block every request."""
+        if isinstance(data, dict) and data.get("type") == "route" and data.get("clients") is None:
+            key, value = OPENSHIFT_INGRESS_LABEL
+            return {**data, "clients": {"namespace_labels": {key: value}, "pod_labels": {}}}
+        return data
 
 
 class ApiKey(Frozen):

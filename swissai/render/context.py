@@ -46,6 +46,8 @@ _FORBIDDEN_ARGS = {
     "--enable-log-outputs": "completions must not be logged (LOG-001)",
     "--tool-server": "no external tool servers (RES-010)",
 }
+# Arguments whose value vLLM resolves as a hub id unless it is a local path (RES-005).
+_LOCAL_PATH_ARGS = ("--tokenizer", "--config")
 _FORBIDDEN_ENV = {
     "VLLM_API_KEY": "the API key comes from the site's Secret (api_key.secret_name)",
     "HF_TOKEN": "no hub token in a sovereign deployment (RES-005)",
@@ -87,7 +89,24 @@ def _check_text(what: str, value: str) -> str:
 
 
 def _flag(arg: str) -> str:
-    return arg.split("=", 1)[0] if arg.startswith("--") else ""
+    """The flag of an argument in its canonical spelling: vLLM's parser reads `_` as `-`
+    (`--trust_remote_code` is `--trust-remote-code`)."""
+    if not arg.startswith("--"):
+        return ""
+    return "--" + arg[2:].split("=", 1)[0].replace("_", "-")
+
+
+def _path_values(args: list[str], flag: str) -> list[str]:
+    """Values given to `flag` (`--flag value` or `--flag=value`, any spelling)."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if _flag(arg) != flag:
+            continue
+        if "=" in arg:
+            out.append(arg.split("=", 1)[1])
+        elif i + 1 < len(args):
+            out.append(args[i + 1])
+    return out
 
 
 def _serve_args(plan: ServePlan, model_path: str, extra: list[str]) -> list[str]:
@@ -96,7 +115,15 @@ def _serve_args(plan: ServePlan, model_path: str, extra: list[str]) -> list[str]
     for arg in args:
         flag = _flag(arg)
         if flag in _FORBIDDEN_ARGS:
-            raise _bad(f"plan vllm.args {flag}", _FORBIDDEN_ARGS[flag])
+            raise _bad(f"plan vllm.args {arg.split('=', 1)[0]}", _FORBIDDEN_ARGS[flag])
+    for flag in _LOCAL_PATH_ARGS:
+        for value in _path_values(args, flag):
+            if not value.startswith("/"):
+                raise _bad(
+                    f"plan vllm.args {flag} {value}",
+                    "not an absolute path: a hub id is downloaded at start-up (RES-005)",
+                    f"put the files on the model volume and pass their path under {MODELS_MOUNT}",
+                )
     out: list[str] = []
     replaced = False
     skip = False
@@ -107,7 +134,7 @@ def _serve_args(plan: ServePlan, model_path: str, extra: list[str]) -> list[str]
         if arg == "--model" and i + 1 < len(args):
             out += ["--model", model_path]
             skip = replaced = True
-        elif arg.startswith("--model="):
+        elif _flag(arg) == "--model" and "=" in arg:
             out.append(f"--model={model_path}")
             replaced = True
         else:
@@ -188,9 +215,8 @@ def build_context(plan: ServePlan, site: SiteProfile) -> RenderContext:
     gpus_per_pod = layout.gpus_per_replica // nodes
     multi_node = nodes > 1
     served = plan.model.id
-    args_list = plan.vllm.args
-    if "--served-model-name" in args_list:
-        served = args_list[args_list.index("--served-model-name") + 1]
+    for given in _path_values(list(plan.vllm.args), "--served-model-name"):
+        served = given
     _check_text("served model name", served)
     model_path_rel = site.model.path or plan.model.id
     _check_text("model.path", model_path_rel)
@@ -302,6 +328,30 @@ def build_context(plan: ServePlan, site: SiteProfile) -> RenderContext:
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 6,
+        },
+    }
+
+    # Ray workers serve no HTTP: their probes ask the leader's Ray head (GCS). The startup
+    # probe holds the liveness probe off for the same budget as the leader's, so a leader that
+    # comes up late (its own model verification, a reschedule) does not get the worker
+    # restarted, which would recreate the whole group (RecreateGroupOnPodRestart).
+    def ray_health() -> dict[str, Any]:
+        # exec probes get no $(VAR) expansion: the shell reads the LWS variable
+        check = f'ray health-check --address "${{LWS_LEADER_ADDRESS}}:{RAY_PORT}"'
+        return {"exec": {"command": ["/bin/sh", "-c", check]}}
+
+    worker_probes = {
+        "startup": {
+            **ray_health(),
+            "periodSeconds": PROBE_PERIOD_S,
+            "timeoutSeconds": 10,
+            "failureThreshold": startup_failures,
+        },
+        "liveness": {
+            **ray_health(),
+            "periodSeconds": 30,
+            "timeoutSeconds": 10,
+            "failureThreshold": 5,
         },
     }
     per_seq = max(plan.estimates.decode_tokens_per_s_per_sequence, 1.0)
@@ -698,19 +748,8 @@ def build_context(plan: ServePlan, site: SiteProfile) -> RenderContext:
             "env": [
                 *[e for e in env if e["name"] != "VLLM_API_KEY"],
             ],
-            "livenessProbe": {
-                # exec probes get no $(VAR) expansion: the shell reads the LWS variable
-                "exec": {
-                    "command": [
-                        "/bin/sh",
-                        "-c",
-                        'ray health-check --address "${LWS_LEADER_ADDRESS}:6379"',
-                    ]
-                },
-                "periodSeconds": 30,
-                "timeoutSeconds": 10,
-                "failureThreshold": 5,
-            },
+            "startupProbe": worker_probes["startup"],
+            "livenessProbe": worker_probes["liveness"],
             "rayPort": RAY_PORT,
         },
         "scripts": scripts,

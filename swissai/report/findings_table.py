@@ -12,6 +12,8 @@ STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan
 
 
 def _location(f: Finding) -> str:
+    if f.location:
+        return f.location
     if f.file and not f.file.startswith("cluster://"):
         return f"{f.file}:{f.line}" if f.line else f.file
     return "cluster"

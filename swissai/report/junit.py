@@ -79,6 +79,6 @@ def to_junit(report: Report) -> str:
 
 
 def _describe(f: Finding) -> str:
-    where = f"{f.file}:{f.line}" if f.file else "(cluster)"
+    where = f.location or (f"{f.file}:{f.line}" if f.file else "(cluster)")
     state = " [waived]" if f.waived else ""
     return f"[{f.severity}]{state} {f.rule_id} {f.object} {f.field} ({where}): {f.message}\n  fix: {f.remediation}"

@@ -6,6 +6,8 @@ field), a fingerprint, and `suppressions` for waived findings."""
 from __future__ import annotations
 
 import hashlib
+import posixpath
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from swissai.models.findings import Finding, Report, RuleInfo
@@ -15,8 +17,12 @@ LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 
 
-def artifact_uri(file: str | None) -> str:
-    """A repository-relative path as given; stdin and live objects get their own URIs."""
+def artifact_uri(file: str | None, root: str | None = None, cwd: str | None = None) -> str:
+    """Paths relative to `root` (the directory code scanning maps paths against: the current
+    directory, or --sarif-root) so that GitHub and GitLab can map them to repository files:
+    an absolute path under `root` becomes relative to it, a relative path (to `cwd`) is
+    re-based on `root`; an absolute path outside `root` stays a `file://` URI. Without `root`,
+    relative paths are kept as given. stdin and live objects get their own URIs."""
     if file is None:
         return "cluster://current"
     if file == "-":
@@ -24,8 +30,18 @@ def artifact_uri(file: str | None) -> str:
     if file.startswith("cluster://"):
         return file
     path = file.replace("\\", "/")
-    if path.startswith("/"):
-        return "file://" + path
+    absolute = path.startswith("/") or PureWindowsPath(file).is_absolute()
+    if not absolute and root is not None and cwd is not None:
+        path = posixpath.normpath(posixpath.join(cwd.replace("\\", "/"), path))
+        absolute = True
+    if absolute:
+        if root is not None:
+            try:
+                relative = PurePosixPath(path).relative_to(root.replace("\\", "/"))
+                return relative.as_posix() if relative.parts else "."
+            except ValueError:
+                pass
+        return "file://" + (path if path.startswith("/") else "/" + path)
     return path[2:] if path.startswith("./") else path
 
 
@@ -54,7 +70,7 @@ def _rule(info: RuleInfo) -> dict[str, Any]:
     }
 
 
-def _result(f: Finding, index: int) -> dict[str, Any]:
+def _result(f: Finding, index: int, root: str | None, cwd: str | None) -> dict[str, Any]:
     where = f"{f.object}: {f.field}" if f.field else f.object
     result: dict[str, Any] = {
         "ruleId": f.rule_id,
@@ -64,7 +80,7 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": artifact_uri(f.file)},
+                    "artifactLocation": {"uri": artifact_uri(f.file, root, cwd)},
                     "region": {"startLine": max(1, f.line or 1)},
                 },
                 "logicalLocations": [{"fullyQualifiedName": where, "kind": "resource"}],
@@ -85,6 +101,8 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
     }
     if f.evidence_expected:
         result["properties"]["evidenceExpected"] = f.evidence_expected
+    if f.location:
+        result["properties"]["location"] = f.location
     if f.waived and f.waiver is not None:
         w = f.waiver
         result["suppressions"] = [
@@ -102,7 +120,9 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
     return result
 
 
-def to_sarif(report: Report) -> dict[str, Any]:
+def to_sarif(report: Report, root: str | None = None, cwd: str | None = None) -> dict[str, Any]:
+    """`root`: absolute directory the URIs are written relative to (None: paths as given,
+    absolute ones as file:// URIs); `cwd`: the directory relative input paths are relative to."""
     index = {r.id: i for i, r in enumerate(report.rules)}
     return {
         "$schema": SCHEMA_URI,
@@ -121,7 +141,7 @@ def to_sarif(report: Report) -> dict[str, Any]:
                 "invocations": [
                     {"executionSuccessful": True, "exitCode": 1 if report.failed else 0}
                 ],
-                "results": [_result(f, index[f.rule_id]) for f in report.findings],
+                "results": [_result(f, index[f.rule_id], root, cwd) for f in report.findings],
                 "properties": {"catalogVersion": report.catalog_version, "failOn": report.fail_on},
             }
         ],

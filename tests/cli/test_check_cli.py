@@ -9,6 +9,7 @@ admission. The real kubernetes client talks to it through a generated kubeconfig
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -135,7 +136,9 @@ def test_waivers_file_marks_findings_and_expired_entries_fail(tmp_path: Path) ->
                     "object": "Deployment/ai/sec-006",
                     "reason": "vendor model",
                     "approver": "ciso@bank.internal",
-                    "expires": "2999-01-01",
+                    # within max_waiver_days (90) of today: a waiver without `created` runs
+                    # from today
+                    "expires": (dt.date.today() + dt.timedelta(days=30)).isoformat(),
                 },
             ]
         )
@@ -347,3 +350,103 @@ def test_default_render_with_init_site_profile_passes_fail_on_high(
     assert result.returncode == 0 and blocking == [], blocking
     evidence = {f["rule_id"] for f in report["findings"] if f["evidence_expected"]}
     assert {"GOV-003", "GOV-005", "GOV-007"} <= evidence
+    # no false positives on swissai's own render: probes and /docs on Ray workers, the
+    # leader's flags behind ray_leader.sh, the Secret-backed VLLM_API_KEY vLLM requires
+    noisy = [
+        (f["rule_id"], f["field"], f["message"])
+        for f in report["findings"]
+        if f["rule_id"] in ("OPS-004", "SEC-005", "SEC-003")
+    ]
+    assert noisy == []
+
+
+def test_cluster_malformed_kubeconfig_is_exit_3_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("garbage: [")
+    result = swissai("check", "--cluster", env={"KUBECONFIG": str(bad)})
+    assert result.returncode == 3, result.stderr
+    assert f"the kubeconfig {bad} is not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cluster_kubeconfig_env_naming_missing_files_never_reads_home(
+    fake_api: FakeKubeApi, tmp_path: Path
+) -> None:
+    home = tmp_path / "h"
+    (home / ".kube").mkdir(parents=True)
+    fake_api.kubeconfig(home / ".kube" / "config")
+    result = swissai(
+        "check", "--cluster", "--namespace", "ai", env={"HOME": str(home), "KUBECONFIG": "./typo"}
+    )
+    assert result.returncode == 3, result.stderr
+    assert "KUBECONFIG names no existing kubeconfig file: typo" in result.stderr
+    assert fake_api.requests == []
+
+
+def test_cluster_uses_the_kubeconfig_proxy_url_as_deploy_does(
+    fake_api: FakeKubeApi, tmp_path: Path
+) -> None:
+    """The cluster entry's `proxy-url` (the same loader as `swissai deploy`): the API server
+    address is closed, only the proxy (the fake, answering absolute-form requests) is there."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    config = fake_api.kubeconfig(tmp_path / "kubeconfig", port=closed)
+    doc = yaml.safe_load(config.read_text())
+    doc["clusters"][0]["cluster"]["proxy-url"] = f"http://127.0.0.1:{fake_api.port}"
+    config.write_text(yaml.safe_dump(doc))
+    env = {"KUBECONFIG": str(config), "NO_PROXY": "", "no_proxy": ""}
+    result = swissai("check", "--cluster", "--namespace", "ai", "-o", "json", env=env)
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["inputs"] == ["cluster://fake"]
+    assert f"http://127.0.0.1:{closed}/api/v1/nodes" in fake_api.requests  # via the proxy
+
+
+def test_concatenated_files_on_stdin_are_exit_2_not_one_object() -> None:
+    """`cat out/*.yaml | swissai check -` without `---` between the files."""
+    bundle = DATA / "baseline" / "bundle.yaml"
+    docs = [d for d in bundle.read_text().split("\n---\n") if "kind:" in d]
+    text = "\n".join(d.strip() for d in docs[:2]) + "\n"
+    result = swissai("check", "-", stdin=text)
+    assert result.returncode == 2, result.stdout + result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: -:") and "duplicate key 'apiVersion'" in first
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_yaml_output_is_the_json_report_as_one_yaml_document(tmp_path: Path) -> None:
+    bad = str(DATA / "third_party" / "vllm-quickstart.yaml")
+    as_yaml = swissai("check", bad, "-o", "yaml", "--out", str(tmp_path / "r.yaml"))
+    as_json = swissai("check", bad, "-o", "json")
+    assert as_yaml.returncode == 1 == as_json.returncode, as_yaml.stderr
+    report = yaml.safe_load(as_yaml.stdout)
+    assert report["kind"] == "ComplianceReport"
+    assert report["findings"] == json.loads(as_json.stdout)["findings"]
+    assert yaml.safe_load((tmp_path / "r.yaml").read_text()) == report
+
+
+def _sarif_uris(result: subprocess.CompletedProcess[str]) -> set[str]:
+    sarif = json.loads(result.stdout)
+    return {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in sarif["runs"][0]["results"]
+    }
+
+
+def test_sarif_paths_are_relative_to_the_current_directory_or_sarif_root(tmp_path: Path) -> None:
+    """GitHub code scanning maps repository-relative URIs, not file:///runner/work/...."""
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    manifest = repo / "deploy" / "vllm.yaml"
+    manifest.write_text((DATA / "third_party" / "vllm-quickstart.yaml").read_text())
+    absolute = swissai("check", str(manifest), "-o", "sarif", cwd=repo)
+    assert absolute.returncode == 1
+    assert _sarif_uris(absolute) == {"deploy/vllm.yaml"}
+    relative = swissai("check", "./vllm.yaml", "-o", "sarif", cwd=repo / "deploy")
+    assert _sarif_uris(relative) == {"vllm.yaml"}
+    rooted = swissai(
+        "check", "vllm.yaml", "-o", "sarif", "--sarif-root", str(repo), cwd=repo / "deploy"
+    )
+    assert _sarif_uris(rooted) == {"deploy/vllm.yaml"}
+    outside = swissai("check", str(manifest), "-o", "sarif", cwd=REPO)
+    assert _sarif_uris(outside) == {manifest.as_uri()}  # outside the root: absolute

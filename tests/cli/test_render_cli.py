@@ -227,3 +227,20 @@ def test_the_pod_script_runs_standalone_and_checks_required_files(tmp_path: Path
     env["MANIFEST_SHA256"] = "0" * 64
     pinned = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert pinned.returncode == 1 and "pins" in pinned.stderr
+
+
+def test_render_refuses_underscore_flags_and_hub_tokenizers_in_one_line(tmp_path: Path) -> None:
+    data = yaml.safe_load(PLAN_MULTI.read_text(encoding="utf-8"))
+    for extra, words in (
+        (["--trust_remote_code"], "plan vllm.args --trust_remote_code: remote code"),
+        (["--tokenizer", "deepseek-ai/DeepSeek-R1"], "--tokenizer deepseek-ai/DeepSeek-R1"),
+    ):
+        bad = {**data, "vllm": {**data["vllm"], "args": [*data["vllm"]["args"], *extra]}}
+        plan = tmp_path / "plan.yaml"
+        plan.write_text(yaml.safe_dump(bad), encoding="utf-8")
+        result = swissai("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith("error: ") and words in lines[0]
+        assert len(lines) == 2 and lines[1].startswith("hint: ")
+        assert not (tmp_path / "o").exists()

@@ -83,3 +83,32 @@ def test_directories_are_read_recursively_and_empty_ones_refused(tmp_path: Path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError):
         load_manifests([str(tmp_path / "empty")])
+
+
+def test_duplicate_keys_are_refused_with_file_and_line(tmp_path: Path) -> None:
+    """Two manifests concatenated without `---` read as one mapping with repeated keys; a YAML
+    loader would keep the last value of each and drop the first object silently."""
+    first = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    second = "apiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"
+    path = tmp_path / "cat.yaml"
+    path.write_text(first + second, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_manifests([str(path)])
+    assert err.value.exit_code == 2
+    assert err.value.message == f"{path}:4: duplicate key 'apiVersion' (first at line 1)"
+    assert err.value.hint is not None and "---" in err.value.hint
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  k: 1\n  k: 2\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match=r"nested\.yaml:6: duplicate key 'k'"):
+        load_manifests([str(nested)])
+    with pytest.raises(InputError, match=r"^-:4: duplicate key"):
+        load_manifests(["-"], stdin_text=first + second)
+    # the same keys in separate documents, and YAML merge keys, are fine
+    merged = "base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n"
+    assert load_manifests(["-"], stdin_text=first + "---\n" + second)
+    from swissai.adapters.manifests import parse_yaml_documents
+
+    assert next(iter(parse_yaml_documents(merged, "m.yaml")))[0]["other"] == {"x": 1, "y": 2}

@@ -235,6 +235,8 @@ class VllmArgs:
 
     flags: dict[str, list[str | None]] = field(default_factory=dict)
     model: str | None = None
+    # args: after `vllm serve` or for a vLLM image's entrypoint; wrapper: the args of a script
+    # that runs `vllm serve "$@"`; image: a vLLM container whose arguments are not visible
     origin: str = "args"
 
     def has(self, flag: str) -> bool:
@@ -275,11 +277,16 @@ def command_text(container: dict[str, Any]) -> str:
     )
 
 
-def parse_vllm(command: list[Any], args: list[Any], implicit_serve: bool) -> VllmArgs | None:
+def parse_vllm(
+    command: list[Any], args: list[Any], implicit_serve: bool, wrapper: bool = False
+) -> VllmArgs | None:
     """Find `vllm serve` (or the OpenAI api_server module) and parse what follows. With
-    `implicit_serve` (a vLLM image without command), the args alone are serve arguments."""
+    `implicit_serve` (a vLLM image without command), the args alone are serve arguments. With
+    `wrapper` (a vLLM container whose command is a script that passes its args on, such as
+    swissai's `ray_leader.sh`), the args alone are serve arguments too."""
     tokens = _tokens(command, args)
     start = None
+    origin = "args"
     for i, tok in enumerate(tokens):
         if tok.rsplit("/", 1)[-1] == "vllm" and i + 1 < len(tokens) and tokens[i + 1] == "serve":
             start = i + 2
@@ -288,10 +295,13 @@ def parse_vllm(command: list[Any], args: list[Any], implicit_serve: bool) -> Vll
             start = i + 1
             break
     if start is None:
-        if not implicit_serve or command:
+        if implicit_serve and not command:
+            start = 0
+        elif wrapper and args:
+            tokens, start, origin = [str(t) for t in args], 0, "wrapper"
+        else:
             return None
-        start = 0
-    parsed = VllmArgs()
+    parsed = VllmArgs(origin=origin)
     i = start
     while i < len(tokens):
         tok = tokens[i]
@@ -398,6 +408,7 @@ class Subject:
     source: Target = "manifests"
     missing: bool = False
     namespace: str | None = None
+    location: str | None = None  # in words, when no input holds the subject
 
     def line(self, path: str) -> int | None:
         if self.missing:
@@ -443,6 +454,7 @@ class Results:
                 field=path,
                 file=subject.file,
                 line=subject.line(path),
+                location=subject.location,
                 source=subject.source,
                 missing_object=subject.missing,
                 evidence_expected=evidence,
@@ -554,8 +566,14 @@ class CheckContext:
                 doc=self.site_doc,
                 source="site",
             )
+        # no --site: the defaults of `swissai init` are in no input; SARIF still needs a
+        # physical location, so the file is the first input (line 1) and the words say where
         return Subject(
-            ref="SiteProfile/compliance", file=self.fallback_file, source="site", missing=True
+            ref="SiteProfile/compliance",
+            file=self.fallback_file,
+            source="site",
+            missing=True,
+            location="(default site profile)",
         )
 
     @cached_property
@@ -703,6 +721,8 @@ class CheckContext:
                 pod.labels.get("app.kubernetes.io/component") == "inference"
                 and pod.labels.get("app.kubernetes.io/managed-by") == "swissai"
             )
+            # swissai's multi-node leader runs `/bin/sh ray_leader.sh` with the serve args
+            wrapper_leader = pod.labels.get("swissai.io/role") == "leader"
             for key, init in (
                 ("initContainers", True),
                 ("containers", False),
@@ -715,10 +735,13 @@ class CheckContext:
                     vllm_image = "vllm" in parse_image(image).repository.lower() if image else False
                     vllm = None
                     if not init:
+                        args = as_list(container.get("args"))
                         vllm = parse_vllm(
                             as_list(container.get("command")),
-                            as_list(container.get("args")),
+                            args,
                             implicit_serve=vllm_image or component_swissai,
+                            wrapper=(vllm_image or component_swissai)
+                            and (wrapper_leader or any(str(a).startswith("--") for a in args)),
                         )
                         if vllm is None and (vllm_image or component_swissai):
                             vllm = VllmArgs(origin="image")

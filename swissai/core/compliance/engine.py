@@ -31,7 +31,9 @@ WAIVER_RULES = [
         severity="high",
         targets=["waivers"],
         inspects="Every swissai-waivers.yaml entry names rule, object, reason, approver and an "
-        "expiry date; the rule exists; the waiver is not longer than max_waiver_days.",
+        "expiry date; the rule exists; the waiver is not longer than max_waiver_days, counted "
+        "from `created` (a date, YYYY-MM-DD) or, without it, from today; a critical rule is "
+        'waived per object, never for every object (`object: "*"`).',
         references=[],
         remediation="Complete the entry (rule, object, reason, approver, expires) or remove it.",
     ),
@@ -90,10 +92,33 @@ def _object_text(value: Any) -> str | None:
     return None
 
 
+def _every_object(pattern: str) -> bool:
+    """`*`, `*/*`, `*/*/*`: a pattern that names no kind, namespace or name."""
+    return all(ch in "*/?" for ch in pattern)
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
 def parse_waivers(
-    entries: list[WaiverEntry], known: set[str], today: dt.date, max_days: int
+    entries: list[WaiverEntry],
+    known: set[str],
+    today: dt.date,
+    max_days: int,
+    critical: set[str] | None = None,
 ) -> tuple[list[tuple[Waiver, WaiverEntry]], list[Finding]]:
-    """Valid, unexpired waivers, and findings for invalid or expired entries."""
+    """Valid, unexpired waivers, and findings for invalid or expired entries. `critical`: the
+    rules that cannot be waived for every object at once."""
     valid: list[tuple[Waiver, WaiverEntry]] = []
     findings: list[Finding] = []
     info = {r.id: r for r in WAIVER_RULES}
@@ -149,13 +174,43 @@ def parse_waivers(
                 finding("WAIVER-INVALID", e, f"waiver {ref} names unknown rule {rule_id}", ref)
             )
             continue
-        created = data.get("created")
-        if isinstance(created, dt.date) and (expires - created).days > max_days:
+        if obj is not None and _every_object(obj) and rule_id in (critical or set()):
             findings.append(
                 finding(
                     "WAIVER-INVALID",
                     e,
-                    f"waiver {ref} runs {(expires - created).days} days > max_waiver_days {max_days}",
+                    f"waiver {ref}: {rule_id} is critical and cannot be waived for every object "
+                    f"({obj!r}); name the object",
+                    ref,
+                )
+            )
+            continue
+        raw_created = data.get("created")
+        created = _date(raw_created)
+        if raw_created is not None and created is None:
+            findings.append(
+                finding(
+                    "WAIVER-INVALID",
+                    e,
+                    f"waiver {ref}: created {raw_created!r} is not a date (YYYY-MM-DD)",
+                    ref,
+                )
+            )
+            continue
+        # without `created` (or with one in the future) the waiver runs from today
+        start = today if created is None or created > today else created
+        if (expires - start).days > max_days:
+            since = (
+                f"created {created.isoformat()}"
+                if created is not None and created <= today
+                else "today"
+            )
+            findings.append(
+                finding(
+                    "WAIVER-INVALID",
+                    e,
+                    f"waiver {ref} runs {(expires - start).days} days from {since} "
+                    f"> max_waiver_days {max_days}",
                     ref,
                 )
             )
@@ -179,7 +234,7 @@ def parse_waivers(
                     reason=str(data["reason"]),
                     approver=str(data["approver"]),
                     expires=expires,
-                    created=created if isinstance(created, dt.date) else None,
+                    created=created,
                     ticket=str(data["ticket"]) if data.get("ticket") else None,
                 ),
                 e,
@@ -213,14 +268,19 @@ def run_checks(inp: CheckInput) -> Report:
                 )
             ]
         checks.extend(results)
+    critical = {i.id for i in infos if i.severity == "critical"} | {
+        rule_id for rule_id, sev in ctx.policy.severity_overrides.items() if sev == "critical"
+    }
     valid, waiver_findings = parse_waivers(
-        inp.waivers, {i.id for i in infos}, ctx.today, ctx.policy.max_waiver_days
+        inp.waivers, {i.id for i in infos}, ctx.today, ctx.policy.max_waiver_days, critical
     )
     used: set[int] = set()
     applied: list[Finding] = []
     for f in findings:
         for index, (w, e) in enumerate(valid):
-            if _matches(w, f):
+            if _matches(w, f) and not (f.severity == "critical" and _every_object(w.object)):
+                # a critical finding (also one escalated above its rule's default) is only
+                # waived by a waiver that names its object
                 used.add(index)
                 f = f.model_copy(
                     update={

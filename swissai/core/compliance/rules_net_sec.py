@@ -395,10 +395,13 @@ def sec_002(ctx: CheckContext, r: Results) -> None:
     title="Credentials come from Secrets, never literals",
     severity="high",
     targets=["manifests"],
-    inspects="""No literal after `--api-key`; no env whose name matches
-    `(?i)(api_?key|(^|_)token($|_)|secret|passw)` with a literal value; no such keys in ConfigMaps.
-    `secretKeyRef` env is a low note (prefer mounted files); Secret objects with inline data
-    are a low note (prefer an external secret store).""",
+    inspects="""No literal after `--api-key` (the key would sit on the argv, readable in the
+    pod spec and in `ps`); no env whose name matches
+    `(?i)(api_?key|(^|_)token($|_)|secret|passw)` with a literal `value:` or from a ConfigMap;
+    no such keys in ConfigMaps. Env from a `secretKeyRef` passes: vLLM reads its key only from
+    `VLLM_API_KEY` or `--api-key` and has no key-file option, so a Secret-backed env var is the
+    best available form. Secret objects with inline data are a low note (prefer an external
+    secret store).""",
     references=[
         "CIS 5.4.1",
         "CIS 5.4.2",
@@ -409,7 +412,7 @@ def sec_002(ctx: CheckContext, r: Results) -> None:
         "POL sensitiveConfigmapContent",
         "DPO 3(1)",
     ],
-    remediation="Mount the key from a Secret; rotate it.",
+    remediation="Reference the key from a Secret (`env[].valueFrom.secretKeyRef`; vLLM has no key-file option); rotate it.",
 )
 def sec_003(ctx: CheckContext, r: Results) -> None:
     for c in ctx.containers:
@@ -428,13 +431,6 @@ def sec_003(ctx: CheckContext, r: Results) -> None:
                 r.fail(s, var.path, f"container {c.name}: {var.name} holds a literal credential")
             elif var.source == "configmap":
                 r.fail(s, var.path, f"container {c.name}: {var.name} comes from a ConfigMap")
-            elif var.source == "secret":
-                r.fail(
-                    s,
-                    var.path,
-                    f"container {c.name}: {var.name} from a Secret as env var; prefer a mounted file",
-                    severity="low",
-                )
     for cm in ctx.kind("ConfigMap"):
         s = ctx.subject(cm)
         r.ok(s)
@@ -524,7 +520,7 @@ def sec_004(ctx: CheckContext, r: Results) -> None:
     targets=["manifests", "plan"],
     inspects="""`VLLM_SERVER_DEV_MODE` is not 1 (critical: exposes /collective_rpc); no
     `--profiler-config` or `VLLM_TORCH_PROFILER_DIR`; no `--enable-tokenizer-info-endpoint`;
-    `--disable-fastapi-docs` present (low); `--enable-lora` only when the site approves it and
+    `--disable-fastapi-docs` present on containers that serve the API (low); `--enable-lora` only when the site approves it and
     never with `VLLM_ALLOW_RUNTIME_LORA_UPDATING` (critical); `--uvicorn-log-level` not
     debug/trace.""",
     references=["vLLM-SEC", "FINMA-OR §IV.B", "FINMA-OR §IV.C", "DPO 3(2)(f)"],
@@ -551,7 +547,8 @@ def sec_005(ctx: CheckContext, r: Results) -> None:
         assert c.vllm is not None
         s = ctx.subject(c.obj)
         r.ok(s)
-        check_args(s, f"{c.path}.args", c.vllm, f"container {c.name}", True)
+        # the /docs note is about the HTTP API: Ray and headless workers serve none
+        check_args(s, f"{c.path}.args", c.vllm, f"container {c.name}", c.serves_api)
         if c.env_value("VLLM_SERVER_DEV_MODE") == "1":
             r.fail(
                 s,

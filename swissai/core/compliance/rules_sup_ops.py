@@ -895,8 +895,11 @@ def ops_003(ctx: CheckContext, r: Results) -> None:
             )
     for ns in ctx.namespaces:
         if not ctx.in_namespace("ResourceQuota", ns) and not ctx.in_namespace("LimitRange", ns):
+            declared = [o for o in ctx.kind("Namespace") if ns is not None and o.name == ns]
             r.fail(
-                ctx.missing(f"Namespace/{ns or '(unset)'}", ctx.first_in_namespace(ns)),
+                ctx.subject(declared[0])
+                if declared
+                else ctx.missing(f"Namespace/{ns or '(unset)'}", ctx.first_in_namespace(ns)),
                 "",
                 f"namespace {ns or '(unset)'} has no ResourceQuota or LimitRange in the inputs",
             )
@@ -909,7 +912,9 @@ def ops_003(ctx: CheckContext, r: Results) -> None:
     targets=["manifests"],
     inspects="""vLLM containers: readinessProbe HTTP GET `/health`; a livenessProbe; a
     startupProbe with failureThreshold x periodSeconds >= `model_load_budget_seconds`; probes
-    never call key-protected `/v1` paths.""",
+    never call key-protected `/v1` paths. Containers that serve no API (Ray workers of a
+    LeaderWorkerSet, `--headless` engines) need only a livenessProbe; a startupProbe they carry
+    must still cover the budget.""",
     references=[
         "CKV_K8S_8",
         "CKV_K8S_9",
@@ -925,8 +930,9 @@ def ops_004(ctx: CheckContext, r: Results) -> None:
     for c in ctx.serving:
         s = ctx.subject(c.obj)
         r.ok(s)
+        api = c.serves_api  # workers answer no HTTP: no /health to be ready on
         ready = as_dict(c.container.get("readinessProbe"))
-        if str(get(ready, "httpGet.path") or "") != "/health":
+        if api and str(get(ready, "httpGet.path") or "") != "/health":
             r.fail(
                 s,
                 f"{c.path}.readinessProbe",
@@ -935,13 +941,13 @@ def ops_004(ctx: CheckContext, r: Results) -> None:
         if not c.container.get("livenessProbe"):
             r.fail(s, f"{c.path}.livenessProbe", f"container {c.name}: no livenessProbe")
         startup = as_dict(c.container.get("startupProbe"))
-        if not startup:
+        if not startup and api:
             r.fail(
                 s,
                 f"{c.path}.startupProbe",
                 f"container {c.name}: no startupProbe (loading and graph capture take minutes)",
             )
-        else:
+        elif startup:
             window = int(startup.get("failureThreshold") or 3) * int(
                 startup.get("periodSeconds") or 10
             )

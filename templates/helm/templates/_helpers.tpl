@@ -68,6 +68,8 @@ containers:
       {{- toYaml $v.worker.command | nindent 6 }}
     env:
       {{- toYaml $v.worker.env | nindent 6 }}
+    startupProbe:
+      {{- toYaml $v.worker.startupProbe | nindent 6 }}
     livenessProbe:
       {{- toYaml $v.worker.livenessProbe | nindent 6 }}
     {{- end }}
