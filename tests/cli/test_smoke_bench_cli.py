@@ -169,12 +169,50 @@ def test_smoke_junit_document(fake: FakeOpenAI, key_file: Path, tmp_path: Path) 
     assert report.read_text() == out
 
 
-def test_smoke_unreachable_exit_1_and_skips(key_file: Path) -> None:
+def test_smoke_unreachable_exit_3_and_skips(key_file: Path) -> None:
+    """Nothing listens: an environment problem (exit 3, as bench), not a failed check."""
     url = f"http://127.0.0.1:{_free_port()}"
-    code, out, _ = invoke("smoke", url, "--api-key-file", str(key_file))
-    assert code == 1
+    code, out, err = invoke("smoke", url, "--api-key-file", str(key_file))
+    assert code == 3
+    assert err.startswith(f"{url} cannot be reached: connect:") and "no check could run" in err
     assert out.splitlines()[0].startswith("FAIL  models              /v1/models: connect:")
     assert out.count("SKIP") == 10
+
+
+def test_smoke_tls_handshake_failure_is_exit_3(key_file: Path) -> None:
+    """https:// to a plain-HTTP server: the TLS handshake fails before any check could run."""
+    import threading
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.settimeout(10)
+
+        def answer_plain_http() -> None:  # every connection: a plain HTTP answer, then close
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+        threading.Thread(target=answer_plain_http, daemon=True).start()
+        url = f"https://127.0.0.1:{sock.getsockname()[1]}"
+        code, _, err = invoke("smoke", url, "--api-key-file", str(key_file), "--timeout", "5")
+    assert code == 3
+    assert "cannot be reached: connect:" in err and "SSL" in err
+
+
+def test_smoke_endpoint_reached_but_silent_stays_exit_1(key_file: Path) -> None:
+    """A server that accepts the connection and never answers was reached: a failed check."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        code, out, _ = invoke("smoke", url, "--api-key-file", str(key_file), "--timeout", "0.5")
+    assert code == 1
+    assert out.splitlines()[0].startswith("FAIL  models              /v1/models: timeout:")
 
 
 @pytest.mark.parametrize(

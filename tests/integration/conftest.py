@@ -215,6 +215,11 @@ def vllm_server(
         "--max-model-len", str(MAX_MODEL_LEN), "-o", "yaml", "--out", str(plan_path),
     )  # fmt: skip
     assert planned.returncode == 0, planned.stderr
+    # serve refuses a model directory without a manifest (SUP-003): write it as an operator
+    # would, and pin its sha256, so the verification runs for real
+    manifested = _swissai("model", "manifest", str(model_dir), "--force", "-o", "json")
+    assert manifested.returncode == 0, manifested.stderr
+    manifest_sha256 = json.loads(manifested.stdout)["sha256"]
     key = "sk-swissai-test-" + os.urandom(8).hex()
     key_file = work / "api-key"
     key_file.write_text(key + "\n")
@@ -245,6 +250,7 @@ def vllm_server(
                 sys.executable, "-m", "swissai", "serve", str(plan_path), "--target", "cpu",
                 "--vllm-python", str(vllm_python), "--api-key-file", str(key_file),
                 "--encodings-dir", str(gpt_oss_encodings), "--port", str(port), "--grace", "20",
+                "--manifest-sha256", manifest_sha256,
             ],
             stdout=out,
             stderr=err,

@@ -169,6 +169,8 @@ def test_startup_lines_parsed_and_compared(vllm_server) -> None:
     # the gpt-oss preflight ran: the staged encodings were checked against tiktoken's sha256
     encodings = vllm_server.encodings_dir
     assert f"encodings: o200k_base.tiktoken match tiktoken's sha256 ({encodings})" in stderr
+    # the model directory was verified against its pinned SHA256SUMS (SUP-003)
+    assert "model files match SHA256SUMS" in stderr and "UNVERIFIED" not in stderr
 
 
 def _serve(plan: Path, *args: str) -> subprocess.CompletedProcess[str]:

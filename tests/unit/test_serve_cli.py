@@ -48,6 +48,7 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "8192",
         ],
         "infeasible": ["--model", "gpt-oss-120b", "--gpus", "1xh100-80gb"],
+        "oss120-b200": ["--model", "gpt-oss-120b", "--gpus", "8xb200-180gb"],
     }.items():
         path = root / f"{name}.yaml"
         result = _run("plan", *args, "-o", "json", "--out", str(path))
@@ -189,17 +190,27 @@ def test_no_vllm_exit_3_with_install_hint(
     assert "pip install" in result.exception.hint  # type: ignore[union-attr]
 
 
-def _model_dir(tmp_path: Path, model_type: str) -> Path:
+def _model_dir(tmp_path: Path, model_id: str, *, manifest: bool = True) -> Path:
+    """A staged model directory: the catalog's config.json of model_id (the weights are not
+    needed before vLLM starts) and, by default, its SHA256SUMS written by the real writer."""
+    from swissai.adapters.model_manifest import DEFAULT_MANIFEST, build_manifest
+    from swissai.resources import profiles_dir
+
+    entry = yaml.safe_load((profiles_dir() / "models" / f"{model_id}.yaml").read_text())
+    config = json.loads((profiles_dir() / "models" / entry["config"]).read_text())
+    config.update(entry.get("config_overrides") or {})
     d = tmp_path / "model"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps({"model_type": model_type}))
+    (d / "config.json").write_text(json.dumps(config))
+    if manifest:
+        (d / DEFAULT_MANIFEST).write_text(build_manifest(d))
     return d
 
 
 def test_gpt_oss_needs_encodings_checked_by_sha256(
     plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
 ) -> None:
-    model = _model_dir(tmp_path, "gpt_oss")
+    model = _model_dir(tmp_path, "gpt-oss-20b")
     common = [
         "serve",
         str(plans["oss20"]),
@@ -213,16 +224,16 @@ def test_gpt_oss_needs_encodings_checked_by_sha256(
     result = _run(*common)
     assert _code(result) == 3
     assert "o200k_base.tiktoken" in result.exception.message  # type: ignore[union-attr]
-    enc = model / "encodings"
+    enc = tmp_path / "encodings"
     enc.mkdir()
     (enc / "o200k_base.tiktoken").write_text("not the real file\n")
-    result = _run(*common)
+    result = _run(*common, "--encodings-dir", str(enc))
     assert _code(result) == 3
     assert "sha256" in result.exception.message  # type: ignore[union-attr]
 
 
 def test_port_in_use_exit_3(plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path) -> None:
-    model = _model_dir(tmp_path, "llama")
+    model = _model_dir(tmp_path, "llama-3.1-8b-instruct")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
@@ -272,7 +283,7 @@ def test_gpu_target_without_gpu_exit_3(
         pytest.skip("this machine has NVML")
     except pynvml.NVMLError:
         pass
-    model = _model_dir(tmp_path, "llama")
+    model = _model_dir(tmp_path, "llama-3.1-8b-instruct")
     result = _run(
         "serve",
         str(plans["llama8"]),
@@ -286,3 +297,168 @@ def test_gpu_target_without_gpu_exit_3(
     assert _code(result) == 3
     assert "no usable GPU" in result.exception.message  # type: ignore[union-attr]
     assert "--target cpu" in result.exception.hint  # type: ignore[union-attr]
+
+
+# --- review fixes: dry run = real run's validation, model identity, manifest, FlashInfer, key env
+
+
+@pytest.mark.parametrize("plan", ["llama8", "oss20"])
+def test_dry_run_without_model_dir_refuses_like_the_real_run(
+    plans: dict[str, Path], plan: str, no_vllm_path: dict[str, str]
+) -> None:
+    """A catalog plan has no local directory: the dry run must not print a hub id (RES-005)."""
+    dry = _run("serve", str(plans[plan]), "--dry-run", env=no_vllm_path)
+    real = _run("serve", str(plans[plan]), env=no_vllm_path)
+    assert _code(dry) == _code(real) == 2
+    assert dry.exception.hint == real.exception.hint == "pass --model-dir DIR"  # type: ignore[union-attr]
+    hub = yaml.safe_load(plans[plan].read_text())["model"]["hf_repo"]
+    assert hub not in dry.stdout and "# argv" not in dry.stdout
+
+
+def _serve_real(plan: Path, model: Path, python: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return _run(
+        "serve",
+        str(plan),
+        "--model-dir",
+        str(model),
+        "--vllm-python",
+        str(python),
+        "--target",
+        "cpu",
+        "--port",
+        str(_free_port()),
+        *extra,
+    )
+
+
+def test_model_dir_of_another_architecture_is_refused(
+    plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
+) -> None:
+    model = _model_dir(tmp_path, "gpt-oss-20b")
+    result = _serve_real(plans["llama8"], model, fake_vllm_python)
+    assert _code(result) == 3
+    message = result.exception.message  # type: ignore[union-attr]
+    assert "GptOssForCausalLM" in message and "llama-3.1-8b-instruct (LlamaForCausalLM)" in message
+    assert "\n" not in message
+
+
+def test_model_dir_with_another_parameter_count_is_refused(
+    plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
+) -> None:
+    model = _model_dir(tmp_path, "llama-3.1-70b")  # same architecture, other size
+    result = _serve_real(plans["llama8"], model, fake_vllm_python)
+    assert _code(result) == 3
+    planned = yaml.safe_load(plans["llama8"].read_text())["model"]["params_total"]
+    message = result.exception.message  # type: ignore[union-attr]
+    assert f"{planned:,}" in message and "llama-3.1-8b-instruct" in message
+    assert "parameters" in message
+
+
+def test_model_dir_without_manifest_is_refused_unless_allowed(
+    plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
+) -> None:
+    model = _model_dir(tmp_path, "llama-3.1-8b-instruct", manifest=False)
+    refused = _serve_real(plans["llama8"], model, fake_vllm_python)
+    assert _code(refused) == 3
+    assert "has no SHA256SUMS" in refused.exception.message  # type: ignore[union-attr]
+    assert "--allow-unverified-model" in refused.exception.hint  # type: ignore[union-attr]
+    # allowed: a warning, and the preflight goes on (to the port, held here)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        allowed = _serve_real(
+            plans["llama8"],
+            model,
+            fake_vllm_python,
+            "--allow-unverified-model",
+            "--port",
+            str(port),
+        )
+    assert _code(allowed) == 3
+    assert f"127.0.0.1:{port}" in allowed.exception.message  # type: ignore[union-attr]
+    assert "serving UNVERIFIED model files (--allow-unverified-model)" in allowed.stderr
+
+
+def test_flashinfer_plan_needs_a_cubin_dir_on_the_gpu_target(
+    plans: dict[str, Path], tmp_path: Path, no_vllm_path: dict[str, str]
+) -> None:
+    plan = yaml.safe_load(plans["oss120-b200"].read_text())
+    assert plan["vllm"]["moe_backend"] == "flashinfer"  # the case of the review
+    common = ["serve", str(plans["oss120-b200"]), "--model-dir", "/models/oss", "--dry-run"]
+    missing = _run(*common, env=no_vllm_path)
+    assert _code(missing) == 3
+    assert "FLASHINFER_CUBIN_DIR" in missing.exception.message  # type: ignore[union-attr]
+    assert "--flashinfer-cubin-dir" in missing.exception.hint  # type: ignore[union-attr]
+    cubins = tmp_path / "cubins"
+    given = _run(*common, "--flashinfer-cubin-dir", str(cubins), "-o", "json", env=no_vllm_path)
+    assert _code(given) == 0, given.output
+    assert json.loads(given.stdout)["env"]["FLASHINFER_CUBIN_DIR"] == str(cubins)
+    cpu = _run(*common, "--target", "cpu", env=no_vllm_path)  # no FlashInfer on the CPU
+    assert _code(cpu) == 0, cpu.output
+    assert "FLASHINFER_CUBIN_DIR" not in cpu.stdout
+
+
+def test_flashinfer_cubin_dir_must_exist(
+    plans: dict[str, Path], tmp_path: Path, fake_vllm_python: Path
+) -> None:
+    model = _model_dir(tmp_path, "gpt-oss-120b")
+    result = _run(
+        "serve",
+        str(plans["oss120-b200"]),
+        "--model-dir",
+        str(model),
+        "--vllm-python",
+        str(fake_vllm_python),
+        "--flashinfer-cubin-dir",
+        str(tmp_path / "no-cubins"),
+    )
+    assert _code(result) == 3
+    assert "no-cubins is not a directory" in result.exception.message  # type: ignore[union-attr]
+    empty = tmp_path / "cubins"
+    empty.mkdir()
+    result = _run(
+        "serve",
+        str(plans["oss120-b200"]),
+        "--model-dir",
+        str(model),
+        "--vllm-python",
+        str(fake_vllm_python),
+        "--flashinfer-cubin-dir",
+        str(empty),
+    )
+    assert _code(result) == 3
+    assert "is empty" in result.exception.message  # type: ignore[union-attr]
+
+
+def test_api_key_from_environment_variable_is_passed_and_never_printed(
+    plans: dict[str, Path], no_vllm_path: dict[str, str]
+) -> None:
+    env = {**no_vllm_path, "BANK_VLLM_KEY": SECRET}
+    common = ["serve", str(plans["llama8"]), "--dry-run", "--model-dir", "/models/llama"]
+    result = _run(*common, "--api-key-env", "BANK_VLLM_KEY", "-o", "json", env=env)
+    assert _code(result) == 0, result.output
+    assert SECRET not in result.output
+    doc = json.loads(result.stdout)
+    assert doc["env"]["VLLM_API_KEY"] == "****"
+    table = _run(*common, "--api-key-env", "BANK_VLLM_KEY", env=env)
+    assert _code(table) == 0 and "VLLM_API_KEY=****" in table.stdout
+    assert SECRET not in table.output
+
+
+def test_api_key_env_errors_exit_2(
+    plans: dict[str, Path], tmp_path: Path, no_vllm_path: dict[str, str]
+) -> None:
+    key = tmp_path / "key"
+    key.write_text(SECRET + "\n")
+    common = ["serve", str(plans["llama8"]), "--dry-run", "--model-dir", "/models/llama"]
+    env = {**no_vllm_path, "BANK_VLLM_KEY": SECRET, "EMPTY_KEY": ""}
+    both = _run(*common, "--api-key-env", "BANK_VLLM_KEY", "--api-key-file", str(key), env=env)
+    assert _code(both) == 2
+    assert "exclude each other" in both.exception.message  # type: ignore[union-attr]
+    for name in ("EMPTY_KEY", "UNSET_SWISSAI_KEY"):
+        unset = _run(*common, "--api-key-env", name, env=env)
+        assert _code(unset) == 2
+        assert f"--api-key-env {name}" in unset.exception.message  # type: ignore[union-attr]
+    for result in (both,):
+        assert SECRET not in result.output

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from swissai.adapters.model_manifest import DEFAULT_MANIFEST, build_manifest, sha256_file
+from swissai.adapters.model_manifest import (
+    CHUNK,
+    DEFAULT_MANIFEST,
+    build_manifest,
+    sha256_file,
+    verify_dir,
+)
 from swissai.cli.serve import _check_model_dir
 from swissai.errors import EnvironmentProblem
 
@@ -42,13 +48,33 @@ def test_altered_weights_stop_the_start(tmp_path: Path) -> None:
         _check_model_dir(d, pinned, lambda _: None)
 
 
-def test_missing_manifest_is_a_warning_unless_pinned(tmp_path: Path) -> None:
+def test_missing_manifest_is_refused_unless_explicitly_allowed(tmp_path: Path) -> None:
     d = _model(tmp_path)
+    with pytest.raises(EnvironmentProblem, match="has no SHA256SUMS") as refused:
+        _check_model_dir(d, None, lambda _: None)
+    assert "--allow-unverified-model" in (refused.value.hint or "")
     notes: list[str] = []
-    _check_model_dir(d, None, notes.append)
-    assert any("not verified" in n for n in notes)
+    _check_model_dir(d, None, notes.append, allow_unverified=True)
+    assert notes == [
+        f"warning: {d} has no SHA256SUMS: serving UNVERIFIED model files (--allow-unverified-model)"
+    ]
     with pytest.raises(EnvironmentProblem, match="missing"):
-        _check_model_dir(d, "0" * 64, lambda _: None)
+        _check_model_dir(d, "0" * 64, lambda _: None, allow_unverified=True)
+
+
+def test_verify_dir_reports_progress_over_every_hashed_byte(tmp_path: Path) -> None:
+    d = _model(tmp_path)
+    (d / "sub").mkdir()
+    (d / "sub" / "big.bin").write_bytes(b"\x07" * (CHUNK + 100))  # more than one block
+    _write_manifest(d)
+    pinned = sha256_file(d / DEFAULT_MANIFEST)
+    done: list[int] = []
+    assert verify_dir(d, DEFAULT_MANIFEST, pinned, advance=done.append) == []
+    hashed = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())  # manifest included
+    assert sum(done) == hashed and len(done) >= 4
+    # without a callback: the same verdict (backward compatible)
+    (d / "sub" / "big.bin").write_bytes(b"\x08" * 10)
+    assert verify_dir(d, DEFAULT_MANIFEST, pinned) == ["sha256 mismatch sub/big.bin"]
 
 
 def test_a_replaced_manifest_fails_against_the_pin(tmp_path: Path) -> None:

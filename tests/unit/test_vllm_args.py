@@ -13,6 +13,7 @@ from swissai.core.vllm_args import (
     is_gpt_oss,
     is_secret,
     masked_env_lines,
+    needs_flashinfer_cubins,
     reported_env_keys,
     serve_args,
     serve_argv,
@@ -164,3 +165,26 @@ def test_gpt_oss_detection() -> None:
     assert is_gpt_oss(None, "openai/gpt-oss-20b")
     assert is_gpt_oss("tiny", None, "gpt_oss")
     assert not is_gpt_oss("llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", None)
+
+
+@pytest.mark.parametrize(
+    ("moe", "attention", "needed"),
+    [
+        ("flashinfer", "FLASHINFER", True),  # gpt-oss on B200
+        ("flashinfer", "FLASH_ATTN", True),
+        ("triton", "FLASHINFER", True),
+        (None, "FLASHINFER_MLA", True),
+        ("triton", "FLASH_ATTN", False),  # gpt-oss on H100
+        (None, None, False),
+    ],
+)
+def test_flashinfer_cubins_needed_by_either_backend(
+    moe: str | None, attention: str | None, needed: bool
+) -> None:
+    assert needs_flashinfer_cubins(moe, attention) is needed
+
+
+def test_flashinfer_cubin_dir_reaches_the_child_env_only_when_given() -> None:
+    spec = serve_env({}, inherited={}, flashinfer_cubin_dir="/opt/flashinfer/cubins")
+    assert spec.env["FLASHINFER_CUBIN_DIR"] == "/opt/flashinfer/cubins"
+    assert "FLASHINFER_CUBIN_DIR" not in serve_env({}, inherited={}).env

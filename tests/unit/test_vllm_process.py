@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -112,3 +114,27 @@ def test_missing_executable_is_an_environment_problem(tmp_path: Path) -> None:
     proc = VllmProcess([str(tmp_path / "no-such-vllm")], {}, tmp_path / "v.log")
     with pytest.raises(EnvironmentProblem, match="cannot start"):
         proc.start()
+
+
+def test_ctrl_c_during_stop_does_not_abort_the_escalation(tmp_path: Path) -> None:
+    """A second Ctrl-C (SIGINT to swissai) during the drain and during the grace period: stop()
+    still sends SIGKILL to the whole group, and the handlers are restored afterwards."""
+    proc = VllmProcess([sys.executable, "-c", STUBBORN], dict(os.environ), tmp_path / "v.log")
+    proc.start()
+    assert _wait_for(lambda: any(line.startswith("grandchild ") for line in proc.lines()))
+    before = signal.getsignal(signal.SIGINT)
+
+    def drain() -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while draining
+        time.sleep(0.2)
+
+    timer = threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT))  # ... and in the grace
+    timer.start()
+    try:
+        how = proc.stop(drain=drain, grace_s=1.5)
+    finally:
+        timer.cancel()
+    assert how == "killed"
+    assert not group_alive(proc.pid)
+    assert proc.interrupted_while_stopping == 2
+    assert signal.getsignal(signal.SIGINT) is before
