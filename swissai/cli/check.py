@@ -35,24 +35,17 @@ def _format_for_file(path: Path, output: str) -> str:
 
 
 def _load_plan(path: Path) -> tuple[Any, Any]:
-    from pydantic import ValidationError
-
     from swissai.adapters.manifests import load_yaml_file
-    from swissai.models.plan import API_VERSION, ServePlan
+    from swissai.adapters.plan_file import plan_from_mapping
+    from swissai.cli.output import note
 
     doc = load_yaml_file(path)
     if doc is None:
         raise InputError(f"plan {path} is empty", hint="write it with `swissai plan --out`")
-    if doc.data.get("apiVersion") != API_VERSION or doc.data.get("kind") != "ServePlan":
-        raise InputError(
-            f"{path}: not a {API_VERSION} ServePlan", hint="write it with `swissai plan --out`"
-        )
-    try:
-        return ServePlan.model_validate(doc.data), doc
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"plan {path}: {where}: {err['msg']}") from exc
+    plan, warnings = plan_from_mapping(doc.data, str(path))
+    for warning in warnings:
+        note(f"warning: {warning}")
+    return plan, doc
 
 
 def _load_waivers(path: Path) -> list[Any]:

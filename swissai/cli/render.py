@@ -20,33 +20,15 @@ HELP = (
 
 
 def load_plan(path: Path) -> ServePlan:
-    """A `swissai plan --out` file (YAML or JSON); problems are exit 2 with the key's path."""
-    import yaml
-    from pydantic import ValidationError
+    """A `swissai plan --out` file; problems are exit 2 with the key's path
+    (swissai.adapters.plan_file)."""
+    from swissai.adapters.plan_file import load_plan as read_plan
+    from swissai.cli.output import note
 
-    from swissai.models.plan import API_VERSION, ServePlan
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read plan {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"plan {path} is not valid YAML or JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(
-            f"plan {path} must be a mapping", hint="write it with `swissai plan --out`"
-        )
-    if data.get("apiVersion") != API_VERSION:
-        raise InputError(
-            f"plan {path}: apiVersion {data.get('apiVersion')!r} is not {API_VERSION}",
-            hint="regenerate it with this swissai's `swissai plan --out`",
-        )
-    try:
-        return ServePlan.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"plan {path}: {where}: {err['msg']}") from exc
+    plan, warnings = read_plan(path)
+    for warning in warnings:
+        note(f"warning: {warning}")
+    return plan
 
 
 def render(

@@ -64,37 +64,14 @@ class _Stop(Exception):
 
 
 def load_plan(path: Path) -> ServePlan:
-    """A `swissai plan --out` file (YAML or JSON) -> ServePlan; exit 2 with the key's path."""
-    import yaml
-    from pydantic import ValidationError
+    """A `swissai plan --out` file -> ServePlan; exit 2 with the key's path
+    (swissai.adapters.plan_file)."""
+    from swissai.adapters.plan_file import load_plan as read_plan
 
-    from swissai.models.plan import API_VERSION, ServePlan
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"cannot read plan {path}: {exc.strerror}", hint="write one with swissai plan --out"
-        ) from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{path} is not valid YAML/JSON", hint="write it with swissai plan --out"
-        ) from exc
-    if not isinstance(data, dict) or data.get("kind") != "ServePlan":
-        raise InputError(f"{path} is not a ServePlan (kind: ServePlan expected)")
-    if data.get("apiVersion") != API_VERSION:
-        raise InputError(
-            f"{path}: apiVersion {data.get('apiVersion')!r} is not {API_VERSION}",
-            hint="re-create the plan with this swissai: swissai plan --out",
-        )
-    try:
-        return ServePlan.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{path}: {where}: {err['msg']}") from exc
+    plan, warnings = read_plan(path)
+    for warning in warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    return plan
 
 
 def _read_api_key(
