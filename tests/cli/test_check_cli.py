@@ -111,7 +111,7 @@ def test_stdin_stream_sarif_and_out_file(tmp_path: Path) -> None:
         ),
         (
             ["check", "--plan", "tests/data/compliance/baseline/bundle.yaml"],
-            "not a swissai/v1alpha1 ServePlan",
+            "is not a ServePlan",
         ),
         (
             ["check", "--namespace", "ai", "tests/data/compliance/baseline/bundle.yaml"],
