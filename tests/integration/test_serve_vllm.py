@@ -208,6 +208,9 @@ CATALOG_CASES: list[list[str]] = [
     ["--gpus", "16xh100-80gb@2"],
     ["--gpus", "4xl40s-48gb", "--kv-cache-dtype", "fp8"],
     ["--gpus", "8xh200-141gb", "--tp", "4", "--dp", "2", "--max-model-len", "32768"],
+    # wide expert parallelism (only when asked) and an older vLLM's accounting
+    ["--gpus", "8xh100-80gb", "--tp", "8", "--expert-parallel"],
+    ["--gpus", "2xa100-80gb", "--vllm-version", "0.11.0", "--max-model-len", "16384"],
 ]
 
 
