@@ -63,10 +63,19 @@ def _debug() -> bool:
     return "--debug" in sys.argv or os.environ.get("SWISSAI_DEBUG") == "1"
 
 
+def _usage_hint() -> str:
+    words = [a for a in sys.argv[1:] if not a.startswith("-")]
+    command = words[0] if words and words[0] in {c.name for c in app.registered_commands} else ""
+    return f"see `swissai {command + ' ' if command else ''}--help`"
+
+
 def run() -> None:
-    """Entry point: run the app; SwissaiError -> one line + hint on stderr and its exit code."""
+    """Entry point: run the app; every error is one line + a hint on stderr and its exit code
+    (SwissaiError subclasses carry theirs; usage errors from the option parser are exit 2)."""
+    from typer.exceptions import TyperException
+
     try:
-        app()
+        code = app(prog_name="swissai", standalone_mode=False)
     except SwissaiError as exc:
         if _debug():
             raise
@@ -74,6 +83,16 @@ def run() -> None:
         if exc.hint:
             sys.stderr.write(f"hint: {exc.hint}\n")
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except TyperException as exc:  # bad option or value, unknown command
+        if _debug():
+            raise
+        message = " ".join(exc.format_message().split())
+        if not message:  # no arguments at all: the help was printed, nothing to add
+            sys.exit(exc.exit_code)
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"hint: {_usage_hint()}\n")
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
