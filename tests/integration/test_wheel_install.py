@@ -126,3 +126,28 @@ def test_installed_swissai_lists_the_packaged_catalog(installed: Path, tmp_path:
     default = _run([str(installed / "swissai"), "plan", "-o", "json"], cwd=tmp_path)
     assert default.returncode in (0, 4), default.stderr
     assert json.loads(default.stdout)["kind"] == "ServePlan"
+
+
+@pytest.mark.slow
+def test_installed_swissai_renders_and_checks_from_packaged_templates(
+    installed: Path, tmp_path: Path
+) -> None:
+    """init, render (plain and Helm) and check run from the wheel alone: the Jinja templates,
+    the site template, the verifier script and the Helm chart files ship inside it."""
+    swissai = str(installed / "swissai")
+    assert _run([swissai, "init"], cwd=tmp_path).returncode == 0
+    plan = _run([swissai, "plan", "--gpus", "8xh100-80gb", "--out", "plan.yaml"], cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    for extra, out in (([], "out"), (["--helm"], "chart")):
+        proc = _run(
+            [swissai, "render", "plan.yaml", "--site", "swissai.yaml", "--out", out, *extra],
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert any((tmp_path / "out").glob("*deployment*.yaml"))
+    assert (tmp_path / "chart" / "Chart.yaml").is_file()
+    assert any((tmp_path / "chart" / "templates").iterdir())
+    check = _run(
+        [swissai, "check", "out", "--plan", "plan.yaml", "--site", "swissai.yaml"], cwd=tmp_path
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
