@@ -356,12 +356,15 @@ def make_plan(req: PlanRequest) -> ServePlan:
             continue
         label = _describe(ev.layout)
         if ev.feasible:
-            why = (
-                f"serves {ev.served_concurrency:.1f} concurrent requests"
-                + ("" if ev.placement and ev.placement.tp_within_nvlink else ", TP over PCIe")
-                + ("" if ev.placement and ev.placement.nodes_per_replica == 1 else ", spans nodes")
-                + f", est. {ev.throughput:.0f} tok/s"
-            )
+            why = f"serves {ev.served_concurrency:.1f} concurrent requests"
+            p = ev.placement
+            if p is not None and not p.tp_within_node:
+                why += ", TP across nodes"
+            elif p is not None and not p.tp_within_nvlink:
+                why += ", TP over PCIe"
+            elif p is not None and p.nodes_per_replica > 1:
+                why += ", spans nodes"
+            why += f", est. {ev.throughput:.0f} tok/s"
             reasons.append(f"rejected {label}: {why}")
         else:
             reasons.append(f"rejected {label}: {ev.reason}")
