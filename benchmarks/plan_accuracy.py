@@ -167,7 +167,7 @@ def published_throughput() -> None:
             lim.block_size,
             lim.kv_cache_dtype,
         )
-        kernel = select_moe_kernel(model, gpu, behaviour, "auto") or "fused_moe"
+        kernel = select_moe_kernel(model, gpu, "auto") or "fused_moe"
         sizing = size_memory(model, gpu, layout, limits, behaviour, kernel)
         rates = [
             b / decode_step_seconds(model, gpu, layout, sizing, b, SHAREGPT_CONTEXT_TOKENS)

@@ -11,8 +11,6 @@ from pydantic import BaseModel
 
 from swissai.errors import InputError
 
-MACHINE_FORMATS = ("json", "yaml")
-
 
 def to_document(model: BaseModel, fmt: str) -> str:
     data: Any = model.model_dump(mode="json")

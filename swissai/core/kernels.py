@@ -10,7 +10,6 @@ other SM >= 80 with attention sinks or fp8 KV -> Triton attention.
 
 from __future__ import annotations
 
-from swissai.core.vllm_versions import VllmBehaviour
 from swissai.errors import InputError
 from swissai.models.gpu import GpuSpec
 from swissai.models.model import ModelSpec
@@ -18,7 +17,7 @@ from swissai.models.model import ModelSpec
 MXFP4_MIN_SM = 80
 
 
-def default_mxfp4_kernel(gpu: GpuSpec, behaviour: VllmBehaviour) -> str:
+def default_mxfp4_kernel(gpu: GpuSpec) -> str:
     if gpu.vendor == "amd":
         return "triton"
     if gpu.sm >= 100 and gpu.sm < 120:
@@ -28,9 +27,7 @@ def default_mxfp4_kernel(gpu: GpuSpec, behaviour: VllmBehaviour) -> str:
     return "marlin"
 
 
-def select_moe_kernel(
-    model: ModelSpec, gpu: GpuSpec, behaviour: VllmBehaviour, requested: str
-) -> str | None:
+def select_moe_kernel(model: ModelSpec, gpu: GpuSpec, requested: str) -> str | None:
     """The MoE kernel whose weight layout the plan assumes; None for dense models."""
     if model.moe is None:
         if requested != "auto":
@@ -53,7 +50,7 @@ def select_moe_kernel(
             hint="MXFP4 needs compute capability 8.0 or newer (A100, L40S, H100, B200, ...)",
         )
     if requested == "auto":
-        return default_mxfp4_kernel(gpu, behaviour)
+        return default_mxfp4_kernel(gpu)
     if requested == "flashinfer" and not (100 <= gpu.sm < 120):
         raise InputError(
             f"--moe-backend flashinfer needs a Blackwell data-centre GPU (SM100); {gpu.id} is "

@@ -277,7 +277,7 @@ def make_plan(req: PlanRequest) -> ServePlan:
     gpu, count = group.gpu, group.count
     nodes = hardware.nodes if count % hardware.nodes == 0 else 1
     nvlink = hardware.nvlink_domain_size or gpu.nvlink_domain_size
-    kernel = select_moe_kernel(req.model, gpu, behaviour, req.moe_backend)
+    kernel = select_moe_kernel(req.model, gpu, req.moe_backend)
     warnings: list[str] = list(hardware.warnings)  # probe/inventory findings
     driver = driver_finding(hardware.driver_version, hardware.cuda_driver_version, version)
     if driver:

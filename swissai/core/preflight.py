@@ -17,7 +17,6 @@ from swissai.core.apply_order import (
     KEEP_ON_ROLLBACK,
     WORKLOAD_KINDS,
     group_of,
-    is_custom,
     required_crds,
 )
 from swissai.models.site import SiteProfile
@@ -599,7 +598,3 @@ def rbac_objects(needs: Needs, name: str = "swissai-deployer") -> list[dict[str,
             "rules": rules(scoped=False),
         },
     ]
-
-
-def custom_kinds(objects: Iterable[Obj]) -> list[str]:
-    return sorted({str(o.get("kind")) for o in objects if is_custom(o)})

@@ -217,13 +217,6 @@ def summarize(pods: Sequence[Obj], events: Sequence[Obj], expected: int) -> Roll
     return Rollout(tuple(replicas), expected)
 
 
-def failing_pod(rollout: Rollout) -> str | None:
-    failed = rollout.failure
-    if failed is None:
-        return None
-    return failed.failure.split(":", 1)[0] if failed.failure else failed.pods[0]
-
-
 def wait_timeout_s(load_time_s: float) -> int:
     """How long to wait for ready: 5 min for scheduling and image pulls + twice the plan's
     predicted load time, at least 10 min."""

@@ -242,8 +242,6 @@ def size_memory(
     limits: Limits,
     behaviour: VllmBehaviour,
     moe_kernel: str,
-    *,
-    async_scheduling: bool = False,
 ) -> Sizing:
     """Size every pipeline stage and return the one that limits the KV cache."""
     total = gpu.memory_total_gib
@@ -254,7 +252,8 @@ def size_memory(
     non_torch = (
         NON_TORCH_TP1_GIB if layout.tp * layout.pp * layout.dp == 1 else NON_TORCH_MULTI_GPU_GIB
     )
-    max_concurrent_batches = layout.pp if layout.pp > 1 else (2 if async_scheduling else 1)
+    # batches in flight: one per pipeline stage (async scheduling is not planned)
+    max_concurrent_batches = layout.pp
     worst: Sizing | None = None
     first_layer = 0
     for stage in stages:

@@ -58,9 +58,6 @@ class VllmBehaviour:
     # Sliding-window KV per request uses max_concurrent_batches * max_num_batched_tokens
     # in 0.33 (kv_cache_interface.py); earlier just max_num_batched_tokens.
     sliding_window_uses_in_flight_tokens: bool
-    # MXFP4 MoE backend rules (mxfp4.py get_mxfp4_backend): "v0.10" = Marlin below SM90,
-    # Triton on SM90, FlashInfer on SM100; later lines add backends (see weights.py).
-    mxfp4_rules: Literal["v0.10", "v0.12"]
     # Bytes per (request x vocab) logit at the sampler warm-up peak inside the profiling run
     # (gpu_model_runner._dummy_sampler_run: min(max_num_seqs, max_num_batched_tokens) requests,
     # top-k and top-p active, full-vocab logits on every TP rank). Up to 0.16 the native path
@@ -76,14 +73,13 @@ class VllmBehaviour:
 SORTED = 38.9
 UNSORTED = 14.0
 BEHAVIOURS: tuple[VllmBehaviour, ...] = (
-    VllmBehaviour((0, 10, 0, 0), "blocks_per_group", False, False, False, "v0.10", SORTED),
-    VllmBehaviour((0, 12, 0, 0), "blocks_per_group", False, False, False, "v0.12", SORTED),
-    VllmBehaviour((0, 17, 0, 0), "blocks_per_group", False, False, False, "v0.12", UNSORTED),
-    VllmBehaviour((0, 20, 0, 0), "blocks_per_group", True, False, False, "v0.12", UNSORTED),
-    VllmBehaviour((0, 21, 0, 0), "concurrency_times_len", True, False, False, "v0.12", UNSORTED),
+    VllmBehaviour((0, 10, 0, 0), "blocks_per_group", False, False, False, SORTED),
+    VllmBehaviour((0, 17, 0, 0), "blocks_per_group", False, False, False, UNSORTED),
+    VllmBehaviour((0, 20, 0, 0), "blocks_per_group", True, False, False, UNSORTED),
+    VllmBehaviour((0, 21, 0, 0), "concurrency_times_len", True, False, False, UNSORTED),
     # get_batch_defaults gained the >= 160 GiB tier in 0.28.0 (absent in the 0.27.0 wheel).
-    VllmBehaviour((0, 28, 0, 0), "concurrency_times_len", True, True, False, "v0.12", UNSORTED),
-    VllmBehaviour((0, 33, 0, 0), "concurrency_times_len", True, True, True, "v0.12", UNSORTED),
+    VllmBehaviour((0, 28, 0, 0), "concurrency_times_len", True, True, False, UNSORTED),
+    VllmBehaviour((0, 33, 0, 0), "concurrency_times_len", True, True, True, UNSORTED),
 )
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,25 +22,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.swissai_process import swissai as _swissai
+
 REPO = Path(__file__).resolve().parents[2]
+
+
+def swissai(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return _swissai(*args, columns=120, **kw)
+
+
 DATA = REPO / "tests" / "data" / "compliance"
-
-
-def swissai(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k != "SWISSAI_DEBUG"}
-    full.update(env or {})
-    full["COLUMNS"] = "120"
-    return subprocess.run(
-        [sys.executable, "-m", "swissai", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=cwd or REPO,
-        env=full,
-        input=stdin,
-    )
 
 
 def test_compliant_bundle_exits_0_and_findings_exit_1() -> None:

@@ -8,7 +8,6 @@ in `swissai.cli.main.run()` (the console-script entry point), so those run the r
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,23 +18,12 @@ from typer.testing import CliRunner
 
 from swissai.cli.main import app
 from swissai.models.plan import ServePlan
+from tests.swissai_process import swissai
 
 runner = CliRunner()
+
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("kubernetes", "jinja2", "pynvml", "httpx", "vllm")
-
-
-def swissai(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SWISSAI_DEBUG"}
-    env["COLUMNS"] = "100"
-    return subprocess.run(
-        [sys.executable, "-m", "swissai", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd or REPO,
-        env=env,
-    )
 
 
 def one_json_document(stdout: str) -> ServePlan:

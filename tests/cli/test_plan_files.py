@@ -4,27 +4,17 @@ kind or a wrong type is exit 2 with the key's path. Real processes, real files."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "swissai", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-    )
+from tests.swissai_process import swissai
 
 
 @pytest.fixture
 def plan_data(tmp_path: Path) -> dict:
-    assert run("plan", "--out", "plan.yaml", cwd=tmp_path).returncode == 0
+    assert swissai("plan", "--out", "plan.yaml", cwd=tmp_path).returncode == 0
     data: dict = yaml.safe_load((tmp_path / "plan.yaml").read_text())
     return data
 
@@ -40,13 +30,13 @@ def test_keys_from_a_newer_swissai_are_ignored_with_a_warning(
     plan_data["added_by_v2"] = {"x": 1}
     plan_data["layout"]["new_layout_key"] = 3
     plan = _write(tmp_path, plan_data)
-    assert run("init", cwd=tmp_path).returncode == 0
-    rendered = run("render", plan, "--site", "swissai.yaml", "--out", "out", cwd=tmp_path)
+    assert swissai("init", cwd=tmp_path).returncode == 0
+    rendered = swissai("render", plan, "--site", "swissai.yaml", "--out", "out", cwd=tmp_path)
     assert rendered.returncode == 0, rendered.stderr
     assert "added_by_v2" in rendered.stderr and "layout.new_layout_key" in rendered.stderr
-    dry = run("serve", plan, "--dry-run", "--model-dir", str(tmp_path), cwd=tmp_path)
+    dry = swissai("serve", plan, "--dry-run", "--model-dir", str(tmp_path), cwd=tmp_path)
     assert "ignoring added_by_v2" in dry.stderr.replace(f"{plan}: ", "")
-    checked = run("check", "out", "--plan", plan, "--site", "swissai.yaml", cwd=tmp_path)
+    checked = swissai("check", "out", "--plan", plan, "--site", "swissai.yaml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert "added_by_v2" in checked.stderr
 
@@ -64,13 +54,13 @@ def test_foreign_or_broken_plans_are_exit_2_everywhere(
 ) -> None:
     mutate(plan_data)  # type: ignore[operator]
     plan = _write(tmp_path, plan_data)
-    assert run("init", cwd=tmp_path).returncode == 0
+    assert swissai("init", cwd=tmp_path).returncode == 0
     for args in (
         ("render", plan, "--site", "swissai.yaml", "--out", "out"),
         ("serve", plan, "--dry-run", "--model-dir", str(tmp_path)),
         ("check", "--plan", plan, "--site", "swissai.yaml"),
     ):
-        result = run(*args, cwd=tmp_path)
+        result = swissai(*args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr

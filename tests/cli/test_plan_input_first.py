@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "swissai", *args], capture_output=True, text=True, check=False
-    )
+from tests.swissai_process import swissai
 
 
 def test_bad_option_is_exit_2_before_any_gpu_probe() -> None:
-    result = run("plan", "--gpu-memory-utilization", "1.5")
+    result = swissai("plan", "--gpu-memory-utilization", "1.5")
     assert result.returncode == 2
     assert "must be in (0, 1]" in result.stderr
     # the probe would have said "no GPU found ... embedded default" first
@@ -26,7 +20,7 @@ def test_bad_option_is_exit_2_before_any_gpu_probe() -> None:
 
 
 def test_unreachable_concurrency_target_is_a_warning() -> None:
-    result = run("plan", "--gpus", "8xh100-80gb", "--concurrency", "500", "-o", "json")
+    result = swissai("plan", "--gpus", "8xh100-80gb", "--concurrency", "500", "-o", "json")
     assert result.returncode == 0
     plan = json.loads(result.stdout)
     assert plan["served_concurrency"] < 500
@@ -34,7 +28,7 @@ def test_unreachable_concurrency_target_is_a_warning() -> None:
 
 
 def test_reachable_target_gives_no_such_warning() -> None:
-    result = run("plan", "--gpus", "8xh100-80gb", "--concurrency", "10", "-o", "json")
+    result = swissai("plan", "--gpus", "8xh100-80gb", "--concurrency", "10", "-o", "json")
     plan = json.loads(result.stdout)
     assert plan["served_concurrency"] >= 10
     assert not any("no layout reaches" in w for w in plan["warnings"])
@@ -46,7 +40,7 @@ def test_table_shows_names_with_brackets_verbatim(tmp_path: Path) -> None:
     model.mkdir()
     source = Path(__file__).resolve().parents[2] / "profiles" / "models" / "configs"
     shutil.copy(source / "gpt-oss-20b.json", model / "config.json")
-    result = run("plan", "--model", str(model), "--gpus", "1xh100-80gb")
+    result = swissai("plan", "--model", str(model), "--gpus", "1xh100-80gb")
     assert result.returncode == 0, result.stderr
     assert "my[model]" in result.stdout
     assert "from spec" in result.stdout

@@ -19,21 +19,9 @@ from render_support import PLAN_MULTI, PLAN_SINGLE, SITE
 
 from swissai.adapters.site import load_site
 from swissai.models.site import SiteProfile
+from tests.swissai_process import swissai
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def swissai(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SWISSAI_DEBUG"}
-    env["COLUMNS"] = "100"
-    return subprocess.run(
-        [sys.executable, "-m", "swissai", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd or REPO,
-        env=env,
-    )
 
 
 # -- init --------------------------------------------------------------------------------------

@@ -3,16 +3,9 @@ like every other bad input (no boxes, no traceback). Real processes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "swissai", *args], capture_output=True, text=True, check=False
-    )
+from tests.swissai_process import swissai
 
 
 @pytest.mark.parametrize(
@@ -25,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_usage_error_is_two_lines_and_exit_2(args: list[str], error: str, hint: str) -> None:
-    result = run(*args)
+    result = swissai(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2, result.stderr
@@ -35,6 +28,6 @@ def test_usage_error_is_two_lines_and_exit_2(args: list[str], error: str, hint: 
 
 
 def test_no_arguments_prints_the_help_only() -> None:
-    result = run()
+    result = swissai()
     assert "Usage: swissai" in result.stdout
     assert "error" not in result.stderr

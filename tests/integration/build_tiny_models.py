@@ -31,6 +31,18 @@ from pathlib import Path
 from typing import Any
 
 O200K_RANKS = 199_998  # ordinary BPE tokens; 199998.. are special
+# The tiny gpt-oss's architecture; tests/unit/test_startup_log.py plans the same shape.
+TINY_GPT_OSS_SHAPE: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 32,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 2,
+    "layer_types": ["sliding_attention", "full_attention"],
+}
 VOCAB_SIZE = 201_088  # o200k_harmony: ranks + 1,090 special tokens (gpt-oss's vocab_size)
 # tiktoken_ext/openai_public.py, o200k_base
 O200K_PATTERN = "|".join(
@@ -109,16 +121,8 @@ def build_gpt_oss(out: Path) -> None:
     build_tokenizer(out)
     config = GptOssConfig(
         vocab_size=VOCAB_SIZE,
-        hidden_size=64,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        num_local_experts=4,
-        num_experts_per_tok=2,
+        **TINY_GPT_OSS_SHAPE,
         sliding_window=128,
-        layer_types=["sliding_attention", "full_attention"],
         max_position_embeddings=4096,
         bos_token_id=BOS,
         eos_token_id=RETURN,

