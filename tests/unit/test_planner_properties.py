@@ -151,8 +151,26 @@ def test_searched_plans_respect_budget_and_gpu_count(req: PlanRequest) -> None:
 @COMMON
 @given(requests(forced=True))
 def test_forced_layouts_are_evaluated_or_rejected_with_a_reason(req: PlanRequest) -> None:
-    plan = _plan_or_input_error(req)
-    if plan is None:
+    try:
+        plan = make_plan(req)
+    except InputError as exc:
+        assert exc.message.strip(), "an InputError must say why"
+        if exc.message.startswith("layout ") and req.tp is not None:
+            # A refused layout must really be impossible, judged independently of the planner.
+            layout = Layout(
+                tp=req.tp, pp=req.pp or 1, dp=req.dp or 1, expert_parallel=bool(req.expert_parallel)
+            )
+            group = max(
+                req.hardware.groups, key=lambda g: (g.count * g.gpu.memory_total_gib, g.count)
+            )
+            nodes = req.hardware.nodes if group.count % req.hardware.nodes == 0 else 1
+            placement, _ = place(
+                layout,
+                total_gpus=group.count,
+                nodes=nodes,
+                nvlink_domain=group.gpu.nvlink_domain_size,
+            )
+            assert layout_problem(req.model, layout) or placement is None, exc.message
         return
     lay = plan.layout
     assert lay.tensor_parallel_size == req.tp
