@@ -17,6 +17,29 @@ def _message(exc: ValidationError) -> str:
     return f"{path}: {msg}" if path else msg
 
 
+DEFAULT_SITE = Path("swissai.yaml")
+
+
+def site_path(given: Path | None, *, required: bool) -> Path | None:
+    """The one rule for `--site` (render, check, deploy, status, rollback, destroy): a given
+    path must exist; without one, ./swissai.yaml is used when present; when it is absent a
+    command that needs a site profile stops (exit 2), the others go on without one."""
+    if given is not None:
+        if not given.is_file():
+            raise InputError(
+                f"site profile {given} not found", hint="write one with `swissai init`"
+            )
+        return given
+    if DEFAULT_SITE.is_file():
+        return DEFAULT_SITE
+    if required:
+        raise InputError(
+            f"no site profile: ./{DEFAULT_SITE} not found and --site not given",
+            hint="write one with `swissai init`, or pass --site FILE",
+        )
+    return None
+
+
 def load_site(path: Path) -> SiteProfile:
     """Load and validate; any problem is an InputError (exit 2) naming the key's path."""
     import yaml
