@@ -123,6 +123,32 @@ class LayoutOption(Frozen):
     reason: str
 
 
+class PlanAvailability(Frozen):
+    """The availability the plan intends. `render` writes exactly this into the rollout
+    strategy, the PodDisruptionBudget and the placement rules; `check --plan` holds the
+    manifests to it (OPS-001, OPS-002). Absent in plans written before swissai 0.2: render
+    and check then derive it from `layout` (docs/render.md)."""
+
+    replicas: int = Field(ge=1, description="serving replicas (= layout.replicas)")
+    min_available: int = Field(
+        ge=0,
+        description="replicas that keep serving through a rolling update or a voluntary "
+        "disruption (PodDisruptionBudget minAvailable); 0 = the plan accepts an outage",
+    )
+    max_unavailable: int = Field(ge=0, description="rolling update: replicas down at once")
+    max_surge: int = Field(
+        ge=0, description="rolling update: extra replicas started first (needs spare GPUs)"
+    )
+    spread: Literal["required", "preferred", "none"] = Field(
+        description="one replica per node: `required` only when the plan's nodes can hold one "
+        "replica each, else `preferred` (a required rule would leave replicas Pending)"
+    )
+    update_outage: bool = Field(
+        description="an update or node drain stops all serving (single replica, no spare GPUs)"
+    )
+    reason: str = Field(description="why, in one sentence")
+
+
 class ServePlan(Frozen):
     apiVersion: str = API_VERSION
     kind: Literal["ServePlan"] = "ServePlan"
@@ -141,3 +167,6 @@ class ServePlan(Frozen):
     suggestions: list[str] = Field(default_factory=list)
     alternatives: list[LayoutOption] = Field(default_factory=list)
     estimates: PlanEstimates
+    availability: PlanAvailability | None = Field(
+        None, description="the availability intent render and check honour (swissai >= 0.2)"
+    )
