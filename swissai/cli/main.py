@@ -92,7 +92,7 @@ def _run(
         if type(exc).__name__ == "NoArgsIsHelpError":  # `swissai` or `swissai model` alone
             sys.stdout.write(exc.format_message() + "\n")
             return 0
-        message = " ".join(exc.format_message().split())
+        message = " ".join(exc.format_message().replace("Value error, ", "").split())
         if not message:
             return int(exc.exit_code)
         _error(message, _usage_hint(group, argv))

@@ -42,3 +42,15 @@ def write_artifact(path: Path, model: BaseModel) -> None:
 
 def note(message: str) -> None:
     sys.stderr.write(message + "\n")
+
+
+def emit_list(items: list[str], fmt: str) -> None:
+    """A list of ids on stdout: one per line, or one JSON/YAML document."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(items) + "\n")
+    elif fmt == "yaml":
+        import yaml
+
+        sys.stdout.write(str(yaml.safe_dump(items)))
+    else:
+        sys.stdout.write("".join(f"{item}\n" for item in items))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from swissai.errors import EXIT_INFEASIBLE, InputError
+from swissai.cli.options import OUTPUT, Output
+from swissai.errors import EXIT_INFEASIBLE
 
 HELP = (
     "Size GPU memory as vLLM accounts it and choose the tensor/pipeline/expert-parallel layout. "
@@ -36,10 +37,14 @@ def plan(
     gpu_memory_utilization: float | None = typer.Option(
         None, "--gpu-memory-utilization", help="Fraction of total GPU memory vLLM may use."
     ),
-    max_num_batched_tokens: int | None = typer.Option(None, "--max-num-batched-tokens"),
-    max_num_seqs: int | None = typer.Option(None, "--max-num-seqs"),
+    max_num_batched_tokens: int | None = typer.Option(
+        None, "--max-num-batched-tokens", help="Tokens per engine step (chunked prefill)."
+    ),
+    max_num_seqs: int | None = typer.Option(
+        None, "--max-num-seqs", help="Sequences per engine step."
+    ),
     kv_cache_dtype: str = typer.Option("auto", "--kv-cache-dtype", help="auto or fp8."),
-    block_size: int | None = typer.Option(None, "--block-size"),
+    block_size: int | None = typer.Option(None, "--block-size", help="KV cache block (tokens)."),
     moe_backend: str = typer.Option(
         "auto", "--moe-backend", help="auto, triton, marlin or flashinfer."
     ),
@@ -49,7 +54,7 @@ def plan(
     concurrency: int | None = typer.Option(
         None, "--concurrency", help="Target concurrent requests at max_model_len."
     ),
-    output: str = typer.Option("table", "--output", "-o", help="table, json or yaml."),
+    output: Output = OUTPUT,
     out: Path | None = typer.Option(
         None, "--out", help="Write the ServePlan to this file (YAML, or JSON for .json)."
     ),
@@ -58,36 +63,17 @@ def plan(
         False, "--list-models", help="List catalog model ids and exit."
     ),
 ) -> None:
-    from swissai.adapters.profiles import list_gpu_ids, list_model_ids, load_model
-    from swissai.cli.output import note, to_document, write_artifact
+    from swissai.cli.console import EventPrinter, stdout_console
+    from swissai.cli.output import emit_list, note, to_document, write_artifact
+    from swissai.services import plan as service
 
-    if output not in ("table", "json", "yaml"):
-        raise InputError(f"--output {output}: use table, json or yaml")
     if list_gpus or list_models:
-        ids = list_gpu_ids() if list_gpus else list_model_ids()
-        if output == "json":
-            import json
-
-            typer.echo(json.dumps(ids))
-        elif output == "yaml":
-            import yaml
-
-            typer.echo(yaml.safe_dump(ids), nl=False)
-        else:
-            typer.echo("\n".join(ids))
+        emit_list(service.gpu_ids() if list_gpus else service.model_ids(), output.value)
         return
-    # Inputs first: a bad flag is exit 2 before any probe of the machine.
-    from dataclasses import replace
-
-    from swissai.core.planner import PlanRequest, make_plan, validate_request
-    from swissai.core.vllm_versions import DEFAULT_VLLM_VERSION, behaviour_for
-
-    version = vllm_version or DEFAULT_VLLM_VERSION
-    behaviour_for(version)
-    request = PlanRequest(
-        model=load_model(model),
-        hardware=None,
-        vllm_version=version,
+    options = service.PlanOptions(
+        model=model,
+        gpus=gpus,
+        inventory=inventory,
         tp=tp,
         pp=pp,
         dp=dp,
@@ -99,27 +85,21 @@ def plan(
         kv_cache_dtype=kv_cache_dtype,
         block_size=block_size,
         moe_backend=moe_backend,
+        vllm_version=vllm_version,
         concurrency=concurrency,
     )
-    validate_request(request)
-    from swissai.adapters.hardware import resolve_hardware
-
-    hardware, hardware_note = resolve_hardware(gpus, inventory)
-    if hardware_note:
-        note(hardware_note)
-    result = make_plan(replace(request, hardware=hardware))
+    with EventPrinter() as events:
+        result = service.make_plan(options, on_event=events)
     if out is not None:
         write_artifact(out, result)
         note(f"wrote {out}")
-    if output == "table":
-        from rich.console import Console
-
+    if output is Output.table:
         from swissai.report.plan_table import render_plan
 
-        render_plan(result, Console(width=100))
+        render_plan(result, stdout_console())
     else:
-        typer.echo(to_document(result, output), nl=False)
+        typer.echo(to_document(result, output.value), nl=False)
     if not result.feasible:
-        if output == "table":
+        if output is Output.table:
             note("error: the plan does not fit (exit 4); see the nearest feasible settings above")
         raise typer.Exit(EXIT_INFEASIBLE)

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from swissai.cli.main import app
 from swissai.models.plan import ServePlan
-from tests.swissai_process import swissai
+from tests.swissai_inprocess import swissai
 
 runner = CliRunner()
 
@@ -178,7 +178,7 @@ def test_exit_4_infeasible_table_says_so_on_stderr() -> None:
         (["--gpu-memory-utilization", "1.5"], "error: --gpu-memory-utilization 1.5 must be in (0, 1]"),
         (["--max-model-len", "999999"], "error: --max-model-len 999999 exceeds gpt-oss-120b's"),
         (["--kv-cache-dtype", "int8"], "error: --kv-cache-dtype int8: use auto or fp8"),
-        (["-o", "xml"], "error: --output xml: use table, json or yaml"),
+        (["-o", "xml"], "error: Invalid value for '--output' / '-o': 'xml' is not one of"),
     ],
 )  # fmt: skip
 def test_exit_2_bad_input_is_one_error_line_and_a_hint(args: list[str], message: str) -> None:
@@ -208,8 +208,14 @@ def test_unknown_option_is_a_usage_error() -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_debug_shows_the_traceback() -> None:
-    proc = swissai("--debug", "plan", "--gpus", "8xh100-80gb", "--tp", "3")
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_debug_shows_the_traceback(where: str) -> None:
+    """A real process: the traceback is what the interpreter prints; `--debug` is accepted
+    anywhere on the line."""
+    from tests.swissai_process import swissai as real_swissai
+
+    args = ["plan", "--gpus", "8xh100-80gb", "--tp", "3"]
+    proc = real_swissai(*(["--debug", *args] if where == "first" else [*args, "--debug"]))
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
     assert "InputError" in proc.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.swissai_process import swissai
+from tests.swissai_inprocess import swissai
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.swissai_process import swissai
+from tests.swissai_inprocess import swissai
 
 
 def test_bad_option_is_exit_2_before_any_gpu_probe() -> None:

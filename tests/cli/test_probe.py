@@ -164,7 +164,10 @@ def test_probe_bad_output_is_exit_2_before_nvml(nvml, monkeypatch: pytest.Monkey
     fake = nvml("dgx-h100")
     code, _, err = swissai_run(monkeypatch, "probe", "-o", "xml")
     assert code == 2
-    assert err == "error: --output xml: use table, json or yaml\n"
+    assert err == (
+        "error: Invalid value for '--output' / '-o': 'xml' is not one of 'table', 'json', "
+        "'yaml'.\nhint: see `swissai probe --help`\n"
+    )
     code, _, err = swissai_run(monkeypatch, "probe", "--vllm-version", "banana")
     assert code == 2
     assert err.startswith("error: --vllm-version: 'banana' is not a version like 0.11.0\n")

@@ -1,0 +1,86 @@
+"""The `plan` use case: a model and GPUs in, a ServePlan out (feasible or not, with reasons).
+
+Order (ARCHITECTURE.md): every option is validated before the machine is probed, so a bad
+input is exit 2 even where NVML is broken; then the hardware is resolved (--gpus, --inventory,
+the local GPUs, or the embedded default, said as a note) and the planner runs. An infeasible
+plan is returned, not raised: the caller decides (the CLI prints it and exits 4; `render`,
+`serve` and `deploy` refuse it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from swissai.models.plan import ServePlan
+from swissai.services.events import EventSink, ignore, say
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What `swissai plan` is asked; None = what vLLM of the target version would do
+    (the option contract of ARCHITECTURE.md, one field per flag)."""
+
+    model: str = "gpt-oss-120b"
+    gpus: str | None = None
+    inventory: Path | None = None
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    expert_parallel: bool | None = None
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    kv_cache_dtype: str = "auto"
+    block_size: int | None = None
+    moe_backend: str = "auto"
+    vllm_version: str | None = None
+    concurrency: int | None = None
+
+
+def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any = None) -> ServePlan:
+    """Validate, resolve the hardware, plan. `nvml` replaces the real pynvml (tests)."""
+    from swissai.adapters.hardware import resolve_hardware
+    from swissai.adapters.profiles import load_model
+    from swissai.core.planner import PlanRequest, validate_request
+    from swissai.core.planner import make_plan as plan_for
+    from swissai.core.vllm_versions import DEFAULT_VLLM_VERSION, behaviour_for
+
+    version = options.vllm_version or DEFAULT_VLLM_VERSION
+    behaviour_for(version)  # an unknown version is exit 2 before anything else
+    request = PlanRequest(
+        model=load_model(options.model),
+        hardware=None,
+        vllm_version=version,
+        tp=options.tp,
+        pp=options.pp,
+        dp=options.dp,
+        expert_parallel=options.expert_parallel,
+        max_model_len=options.max_model_len,
+        gpu_memory_utilization=options.gpu_memory_utilization,
+        max_num_batched_tokens=options.max_num_batched_tokens,
+        max_num_seqs=options.max_num_seqs,
+        kv_cache_dtype=options.kv_cache_dtype,
+        block_size=options.block_size,
+        moe_backend=options.moe_backend,
+        concurrency=options.concurrency,
+    )
+    validate_request(request)
+    hardware, hardware_note = resolve_hardware(options.gpus, options.inventory, nvml=nvml)
+    if hardware_note:
+        say(on_event, hardware_note)
+    return plan_for(replace(request, hardware=hardware))
+
+
+def gpu_ids() -> list[str]:
+    from swissai.adapters.profiles import list_gpu_ids
+
+    return list_gpu_ids()
+
+
+def model_ids() -> list[str]:
+    from swissai.adapters.profiles import list_model_ids
+
+    return list_model_ids()
