@@ -1,43 +1,33 @@
-"""Shared output helpers: one machine document on stdout, artifacts to files, hints to stderr."""
+"""Shared output helpers of the CLI: one machine document on stdout, artifacts to files (through
+the services), hints and notes to stderr."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
-from swissai.errors import InputError
-
 
 def to_document(model: BaseModel, fmt: str) -> str:
-    data: Any = model.model_dump(mode="json")
-    if fmt == "json":
-        return json.dumps(data, indent=2) + "\n"
-    import yaml
+    from swissai.services.artifacts import to_document as document
 
-    return str(yaml.safe_dump(data, sort_keys=False, width=100))
+    return document(model, fmt)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename): an interrupted write never leaves half a file.
-    An unwritable path is a one-line input error (exit 2)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {path}: {exc.strerror}", hint="check the --out path"
-        ) from exc
+    """Atomic write; an unwritable path is a one-line input error (exit 2)."""
+    from swissai.services.artifacts import write_text
+
+    write_text(path, text)
 
 
 def write_artifact(path: Path, model: BaseModel) -> None:
     """A model as YAML (or JSON for .json), written atomically."""
-    write_text_atomic(path, to_document(model, "json" if path.suffix == ".json" else "yaml"))
+    from swissai.services.artifacts import write_document
+
+    write_document(path, model)
 
 
 def note(message: str) -> None:

@@ -128,3 +128,54 @@ def test_the_checker_sees_lazy_and_relative_imports() -> None:
     assert "swissai.report" in names
     assert "swissai.core.sizing" in names
     assert _in("swissai.cli.main", "cli") and not _in("swissai.client", "cli")
+
+
+def test_services_never_import_cli_typer_or_rich() -> None:
+    """Services print nothing: they report through events (swissai.services.events)."""
+
+    def allowed(name: str) -> bool:
+        return not _in(name, "cli") and _top(name) not in ("typer", "rich", "click")
+
+    assert _violations("services", allowed) == []
+
+
+CLI_SHARED = ("swissai.cli.console", "swissai.cli.options", "swissai.cli.output")
+
+
+def test_cli_modules_never_import_each_other_or_adapters() -> None:
+    """A CLI module parses, calls a service and prints: it imports services, models, report
+    and the shared CLI helpers, never another command's module and never an adapter."""
+
+    def allowed(name: str) -> bool:
+        if _in(name, "adapters"):
+            return False
+        if _in(name, "cli"):
+            return name == "swissai.cli" or any(
+                name == shared or name.startswith(shared + ".") for shared in CLI_SHARED
+            )
+        return True
+
+    found = []
+    for path in _modules("cli"):
+        module = _module_name(path)
+        if module in ("swissai.cli.main", "swissai.cli"):
+            continue  # the app registers every command module
+        for name in sorted(_imports(path)):
+            if not allowed(name) and name != module:
+                found.append(f"{module} imports {name}")
+    assert found == []
+
+
+def test_the_public_api_stays_lazy() -> None:
+    """`import swissai` must not load the CLI, the services or any heavy module: the API is
+    reached by attribute (`swissai.plan`), which imports swissai.api on first use."""
+    import subprocess
+
+    code = (
+        "import sys, swissai\n"
+        "heavy = [m for m in ('swissai.api', 'swissai.services', 'swissai.cli', 'typer', "
+        "'rich', 'kubernetes', 'jinja2', 'pynvml', 'httpx', 'yaml') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
