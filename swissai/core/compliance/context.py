@@ -811,3 +811,43 @@ class CheckContext:
 
     def evidence_date_ok(self, date: dt.date | None, max_days: int) -> bool:
         return date is not None and (self.today - date).days <= max_days
+
+
+# ---------------------------------------------------------------- shared selections
+
+
+def serving_services(ctx: CheckContext) -> list[Document]:
+    out = []
+    for svc in ctx.kind("Service"):
+        selector = get(svc.data, "spec.selector")
+        if any(
+            pod.namespace == svc.namespace and service_selects(selector, pod.labels)
+            for pod in ctx.serving_pods
+        ):
+            out.append(svc)
+    return out
+
+
+def serving_workloads(ctx: CheckContext) -> list[PodSpecRef]:
+    seen: set[str] = set()
+    out = []
+    for pod in ctx.serving_pods:
+        if pod.obj.ref not in seen:
+            seen.add(pod.obj.ref)
+            out.append(pod)
+    return out
+
+
+def mount_for(c: ContainerRef, path: str) -> tuple[int, dict[str, object]] | None:
+    """The volume mount (index, mount) that holds `path`: the longest mountPath above it."""
+    best: tuple[int, dict[str, object]] | None = None
+    for i, m in enumerate(as_list(c.container.get("volumeMounts"))):
+        mount = as_dict(m)
+        mp = str(mount.get("mountPath") or "").rstrip("/")
+        if (
+            mp
+            and (path == mp or path.startswith(mp + "/"))
+            and (best is None or len(mp) > len(str(best[1].get("mountPath"))))
+        ):
+            best = (i, mount)
+    return best

@@ -162,12 +162,15 @@ def rules() -> list[Rule]:
     from swissai.core.compliance import (
         rules_gov,
         rules_hrd,
-        rules_net_sec,
+        rules_log,
+        rules_net,
+        rules_ops,
         rules_res,
-        rules_sup_ops,
+        rules_sec,
+        rules_sup,
     )
 
-    del rules_res, rules_net_sec, rules_sup_ops, rules_gov, rules_hrd
+    del rules_res, rules_net, rules_sec, rules_log, rules_sup, rules_ops, rules_gov, rules_hrd
     order = list(THEMES)
     return sorted(
         REGISTRY.values(),
