@@ -87,6 +87,33 @@ def test_every_catalog_rule_is_registered_once_with_metadata() -> None:
         assert info.severity in ("critical", "high", "medium", "low")
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from swissai.core.compliance import REGISTRY",
+        "from swissai.core.compliance.registry import REGISTRY",
+        "from swissai.core.compliance.rules_ops import ops_001",
+    ],
+)
+def test_the_registry_is_complete_at_import_in_a_fresh_interpreter(statement: str) -> None:
+    """Importing the package (or any module of it) registers every rule: no `rules()` call,
+    no circular import."""
+    import subprocess
+    import sys
+
+    code = (
+        f"{statement}\n"
+        "import swissai.core.compliance.registry as registry\n"
+        "print(len(registry.REGISTRY), ' '.join(sorted(registry.REGISTRY)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    count, ids = done.stdout.split(" ", 1)
+    assert int(count) == len(RULE_IDS) and ids.split() == sorted(RULE_IDS)
+
+
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_rule_fails_on_its_failing_example(rule_id: str) -> None:
     paths, site = failing_example(rule_id)
