@@ -438,3 +438,79 @@ def test_critical_findings_are_never_waived_for_every_object() -> None:
     sec = [f for f in report.findings if f.rule_id == "SEC-005"]
     assert any(f.severity == "critical" and not f.waived for f in sec)
     assert all(f.waived for f in sec if f.severity != "critical")
+
+
+# ---------------------------------------------------------------- vLLM flags as vLLM reads them
+
+
+def _serving(tmp_path: Path, args: list[str], name: str = "d") -> Path:
+    import yaml
+
+    manifest = tmp_path / f"{name}.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "ai"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "vllm",
+                                    "image": "registry.bank.internal/vllm/vllm-openai:v1",
+                                    "command": ["vllm", "serve"],
+                                    "args": args,
+                                }
+                            ]
+                        }
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("args", "rule_id"),
+    [
+        (["/models/m", "--trust-remote"], "SEC-006"),
+        (["/models/m", "--trust_remote_co"], "SEC-006"),
+        (["/models/m", "--Trust-Remote-Code"], "SEC-006"),
+        (["/models/m", "--enable-log-req"], "LOG-001"),
+        (["/models/m", "--enable-log-out"], "LOG-001"),
+        (["/models/m", "--Enable-Log-Requests"], "LOG-001"),
+        (["/models/m", "--api-ke=sk-literal"], "SEC-003"),
+        (["/models/m", "--api_k", "sk-literal"], "SEC-003"),
+        (["/models/m", "--tool-serv", "demo"], "RES-010"),
+    ],
+)
+def test_forbidden_flags_are_seen_abbreviated_or_recased(
+    tmp_path: Path, args: list[str], rule_id: str
+) -> None:
+    """vLLM expands a unique prefix (argparse allow_abbrev) and replaces `_` by `-`: the rules
+    see the flag vLLM sees, and a re-cased spelling of a forbidden flag is read as it."""
+    report = check([_serving(tmp_path, args)], BASELINE_SITE)
+    assert rule_id in {f.rule_id for f in report.findings}, [
+        (f.rule_id, f.message) for f in report.findings
+    ]
+
+
+def test_value_flags_take_their_value_and_the_model_stays_positional() -> None:
+    from swissai.core.compliance.context import parse_vllm
+
+    parsed = parse_vllm(
+        ["vllm", "serve"],
+        ["--served-model", "gpt", "--enforce-eager", "/models/m", "--max-model-len", "4096"],
+        False,
+    )
+    assert parsed is not None
+    assert parsed.value("served-model-name") == "gpt"
+    assert parsed.has("enforce-eager") and parsed.value("enforce-eager") is None
+    assert parsed.model == "/models/m" and parsed.value("max-model-len") == "4096"
+    # a flag newer than the table is kept verbatim, and its value with it
+    future = parse_vllm(["vllm", "serve"], ["/m", "--brand-new-flag", "x"], False)
+    assert future is not None and future.value("brand-new-flag") == "x"

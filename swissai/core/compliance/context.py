@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import yaml
 
+from swissai.core.vllm_flag_table import TAKES_VALUE
+from swissai.core.vllm_flags import FORBIDDEN_ARGS, forbidden_reason, parse_flag
 from swissai.models.findings import SEVERITY_RANK, CheckResult, Finding, RuleInfo, Target
 from swissai.models.manifest import Document, join_path
 from swissai.models.plan import ServePlan
@@ -192,30 +194,26 @@ def service_selects(selector: Any, labels: dict[str, str]) -> bool:
 
 # ---------------------------------------------------------------- vLLM arguments
 
-# flags that take no value (so the next token may be the positional model)
-BOOLEAN_FLAGS = {
-    "trust-remote-code",
-    "enable-log-requests",
-    "enable-log-outputs",
-    "disable-log-requests",
-    "disable-log-stats",
-    "disable-fastapi-docs",
-    "enable-lora",
-    "enable-expert-parallel",
-    "enable-tokenizer-info-endpoint",
-    "enable-prefix-caching",
-    "no-enable-prefix-caching",
-    "enforce-eager",
-    "enable-auto-tool-choice",
-    "enable-chunked-prefill",
-    "enable-ssl-refresh",
-    "enable-prompt-tokens-details",
-    "enable-server-load-tracking",
-    "headless",
-    "enable-force-include-usage",
-    "disable-uvicorn-access-log",
-    "enable-sleep-mode",
-}
+
+def vllm_flag(token: str) -> tuple[str, bool | None]:
+    """The flag a `--` token is to vLLM (no leading dashes) and whether it takes a value (None:
+    a flag this vLLM does not know). One normalisation with `render` and `serve`
+    (swissai.core.vllm_flags): `_` for `-`, unique prefixes expanded as argparse does
+    (`--trust-remote` is `--trust-remote-code`, `--api-ke=x` is `--api-key x`). A spelling that
+    vLLM refuses but that folds onto a forbidden flag (`--Trust-Remote-Code`, an ambiguous
+    prefix such as `--enable-log-req`... of a newer vLLM) is read as that forbidden flag, so
+    the rules judge what was meant."""
+    flag = parse_flag(token)
+    if flag is None:
+        return token.lstrip("-"), None
+    if flag.known:
+        return flag.name[2:], flag.takes_value
+    if forbidden_reason(token) is not None:
+        folded = flag.name.lower()
+        for forbidden in FORBIDDEN_ARGS:
+            if forbidden == folded or forbidden.startswith(folded):
+                return forbidden[2:], TAKES_VALUE.get(forbidden)
+    return flag.name[2:], None
 
 
 @dataclass
@@ -297,14 +295,14 @@ def parse_vllm(
         tok = tokens[i]
         if tok in ("&&", ";", "||", "|"):
             break
-        if tok.startswith("--"):
-            name, eq, value = tok[2:].partition("=")
-            name = name.replace("_", "-")
+        if tok.startswith("--") and tok != "--":
+            name, takes_value = vllm_flag(tok)
+            _, eq, value = tok.partition("=")
             if eq:
                 parsed.flags.setdefault(name, []).append(value)
             elif (
-                name in BOOLEAN_FLAGS
-                or name.startswith("no-")
+                takes_value is False
+                or (takes_value is None and name.startswith("no-"))
                 or i + 1 >= len(tokens)
                 or tokens[i + 1].startswith("-")
             ):
@@ -695,7 +693,8 @@ class CheckContext:
             except yaml.YAMLError:
                 continue
             for k, v in as_dict(loaded).items():
-                flag = str(k).replace("_", "-")
+                # vLLM turns each key into `--key` and parses it like a command-line flag
+                flag, _ = vllm_flag("--" + str(k))
                 if flag == "model" and vllm.model is None:
                     vllm.model = str(v)
                 if v is True:
