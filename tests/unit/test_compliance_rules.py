@@ -514,3 +514,44 @@ def test_value_flags_take_their_value_and_the_model_stays_positional() -> None:
     # a flag newer than the table is kept verbatim, and its value with it
     future = parse_vllm(["vllm", "serve"], ["/m", "--brand-new-flag", "x"], False)
     assert future is not None and future.value("brand-new-flag") == "x"
+
+
+# ---------------------------------------------------------------- hosts as the resolver reads them
+
+NUMERIC_HOSTS = ["134744072", "0x08080808", "0x8.8.8.8", "010.010.010.010", "8.8.2056"]
+
+
+@pytest.mark.parametrize("host", [*NUMERIC_HOSTS, "8.8.8.8", "10.1.2.3", "0x7f.1", "0"])
+def test_numeric_hosts_read_as_inet_aton_reads_them(host: str) -> None:
+    import ipaddress
+    import socket
+
+    from swissai.core.compliance.context import ipv4_as_resolved
+
+    expected = ipaddress.IPv4Address(socket.inet_aton(host))  # the C library's reading
+    assert ipv4_as_resolved(host) == expected
+
+
+@pytest.mark.parametrize("host", ["vllm", "gpt-oss.ai.svc", "08", "1.2.3.4.5", "256.1.1.1", "1_0"])
+def test_names_and_invalid_numbers_are_not_addresses(host: str) -> None:
+    from swissai.core.compliance.context import ipv4_as_resolved
+
+    assert ipv4_as_resolved(host) is None
+
+
+@pytest.mark.parametrize("host", NUMERIC_HOSTS)
+def test_numeric_hosts_are_external_addresses_not_service_names(tmp_path: Path, host: str) -> None:
+    import yaml
+
+    manifest = _serving(tmp_path, ["/models/m"])
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    data["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": f"http://{host}:4317"},
+        {"name": "HF_ENDPOINT", "value": f"http://{host}"},
+    ]
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    report = check([manifest], BASELINE_SITE)
+    res_001 = [f.message for f in report.findings if f.rule_id == "RES-001"]
+    assert any("sends data to 8.8.8.8" in m for m in res_001), res_001
+    res_005 = [f.message for f in report.findings if f.rule_id == "RES-005"]
+    assert any("HF_ENDPOINT points at 8.8.8.8" in m for m in res_005), res_005

@@ -119,13 +119,55 @@ def digest_valid(raw: str) -> bool:
 # ---------------------------------------------------------------- hosts and networks
 
 
+def ipv4_as_resolved(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a resolver reads in `host`, or None when it is a name. glibc's
+    getaddrinfo (and so curl, Python, Go's cgo resolver) accepts every inet_aton(3) form: one
+    to four parts, each decimal, octal (leading 0) or hex (0x), the last part filling the
+    remaining bytes: `134744072`, `0x08080808`, `0x8.8.8.8`, `010.010.010.010` and `8.8.2056`
+    are all 8.8.8.8. Such a host is an address, never an in-cluster service name."""
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers: list[int] = []
+    for part in parts:
+        text = part.lower()
+        if text.startswith("0x"):
+            digits, base = text[2:], 16
+        elif len(text) > 1 and text.startswith("0"):
+            digits, base = text[1:], 8
+        else:
+            digits, base = text, 10
+        if not digits and base == 16:
+            digits = "0"  # inet_aton reads a bare `0x` as 0
+        try:
+            if not digits or not digits.isalnum():
+                return None
+            numbers.append(int(digits, base))
+        except ValueError:
+            return None
+    *leading, last = numbers
+    if any(n > 0xFF for n in leading) or last >= 1 << (8 * (4 - len(leading))):
+        return None
+    value = last
+    for index, number in enumerate(leading):
+        value |= number << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def canonical_host(host: str) -> str:
+    """`host` with a numeric IPv4 form (`0x08080808`) written as the dotted quad it means."""
+    address = ipv4_as_resolved(host)
+    return str(address) if address is not None else host
+
+
 def host_of(value: str) -> str:
-    """Host of a URL or host:port string ('' when there is none)."""
+    """Host of a URL or host:port string ('' when there is none); a numeric IPv4 host in any
+    form the resolver accepts is returned as its dotted quad."""
     text = value.strip()
     if "://" not in text:
         text = "//" + text
     try:
-        return (urlparse(text).hostname or "").lower()
+        return canonical_host((urlparse(text).hostname or "").lower())
     except ValueError:
         return ""
 
@@ -135,15 +177,19 @@ def is_internal_host(host: str, policy: CompliancePolicy) -> bool:
         return True
     if host in ("localhost", "127.0.0.1", "::1"):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if "." not in host:
-            return True  # a bare service name resolves inside the cluster
-        return any(
-            host == d.lstrip(".") or host.endswith("." + d.lstrip("."))
-            for d in policy.internal_domains
-        )
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipv4_as_resolved(host)
+    if address is None:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            if "." not in host:
+                return True  # a bare service name resolves inside the cluster
+            return any(
+                host == d.lstrip(".") or host.endswith("." + d.lstrip("."))
+                for d in policy.internal_domains
+            )
+    if address.is_loopback:
+        return True
     return any(address in ipaddress.ip_network(c, strict=False) for c in policy.internal_cidrs)
 
 
