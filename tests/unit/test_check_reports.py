@@ -41,7 +41,7 @@ def _report() -> Report:
         index=0,
     )
     return check(
-        [DATA / "fail" / "HRD-002.yaml", DATA / "fail" / "RES-010.yaml"],
+        [DATA / "examples" / "HRD-002" / "fail.yaml", DATA / "examples" / "RES-010" / "fail.yaml"],
         BASELINE_SITE,
         waivers=[waiver],
     )

@@ -1,9 +1,8 @@
 """Every rule of the registry on a failing and a passing example (tests/data/compliance/).
 
-The passing example of every rule is the compliant bundle in baseline/ with its complete site
-profile; each failing example is fail/<RULE>.yaml (manifests) and/or fail/<RULE>.site.yaml (a
-site profile); evidence rules without a file fail on the baseline bundle with the defaults that
-`swissai init` writes (no evidence declared).
+Each rule has examples/<RULE-ID>/pass.yaml and fail.yaml, with the site profile, plan, waivers
+or live objects they need beside them (format: examples/README.md). Every rule also passes on
+the compliant bundle in baseline/ with its complete site profile.
 """
 
 from __future__ import annotations
@@ -12,7 +11,17 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from compliance_support import BASELINE, BASELINE_SITE, DATA, TODAY, check
+from compliance_support import (
+    BASELINE,
+    BASELINE_SITE,
+    CASES,
+    DATA,
+    EXAMPLES,
+    TODAY,
+    check,
+    check_example,
+    example_files,
+)
 
 from swissai.core.compliance import CheckContext, CheckInput, WaiverEntry, rules, run_checks
 
@@ -71,14 +80,6 @@ EXPECTED = {
 }
 
 
-def failing_example(rule_id: str) -> tuple[list[Path], Path | None]:
-    manifest, site = DATA / "fail" / f"{rule_id}.yaml", DATA / "fail" / f"{rule_id}.site.yaml"
-    paths = [manifest] if manifest.exists() else [BASELINE]
-    if site.exists():
-        return paths, site
-    return paths, (BASELINE_SITE if manifest.exists() else None)
-
-
 def test_every_catalog_rule_is_registered_once_with_metadata() -> None:
     assert len(RULE_IDS) == 48 == len(set(RULE_IDS)) == len(EXPECTED)
     for r in rules():
@@ -115,9 +116,15 @@ def test_the_registry_is_complete_at_import_in_a_fresh_interpreter(statement: st
 
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_every_rule_has_a_passing_and_a_failing_example(rule_id: str) -> None:
+    for case in CASES:
+        assert "manifests" in example_files(rule_id, case), f"examples/{rule_id}/{case}.yaml"
+    assert sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) == sorted(RULE_IDS)
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_rule_fails_on_its_failing_example(rule_id: str) -> None:
-    paths, site = failing_example(rule_id)
-    report = check(paths, site)
+    report = check_example(rule_id, "fail")
     severities = {f.severity for f in report.findings if f.rule_id == rule_id}
     assert EXPECTED[rule_id] in severities, (
         rule_id,
@@ -125,6 +132,14 @@ def test_rule_fails_on_its_failing_example(rule_id: str) -> None:
     )
     for f in report.findings:
         assert f.file is not None and f.line is not None and f.line >= 1
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_rule_passes_on_its_passing_example(rule_id: str) -> None:
+    report = check_example(rule_id, "pass")
+    assert [f.message for f in report.findings if f.rule_id == rule_id] == []
+    statuses = {c.status for c in report.checks if c.rule_id == rule_id}
+    assert statuses == {"passed"}, statuses
 
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
@@ -150,7 +165,7 @@ def test_quickstart_vllm_deployment_raises_the_residency_criticals() -> None:
 
 
 def test_exact_value_one_and_masking_are_reported_specifically() -> None:
-    report = check([DATA / "fail" / "RES-006.yaml"], BASELINE_SITE)
+    report = check([EXAMPLES / "RES-006" / "fail.yaml"], BASELINE_SITE)
     messages = " ".join(f.message for f in report.findings if f.rule_id == "RES-006")
     assert 'VLLM_NO_USAGE_STATS is "true"' in messages
     assert "masks" in messages or "reads VLLM_DO_NOT_TRACK before DO_NOT_TRACK" in messages
@@ -180,7 +195,7 @@ def test_severity_overrides_never_lower(tmp_path: Path) -> None:
         "compliance:\n  severity_overrides: {HRD-002: low}\n",
         encoding="utf-8",
     )
-    report = check([DATA / "fail" / "HRD-002.yaml"], site)
+    report = check([EXAMPLES / "HRD-002" / "fail.yaml"], site)
     assert "critical" in {f.severity for f in report.findings if f.rule_id == "HRD-002"}
 
 
@@ -215,7 +230,7 @@ def test_waivers_mark_findings_and_invalid_or_expired_waivers_are_findings() -> 
             {"id": "W-3", "rule": "SEC-006", "object": "Deployment/ai/sec-006", "reason": "x"}, 2
         ),
     ]
-    report = check([DATA / "fail" / "SEC-006.yaml"], BASELINE_SITE, waivers=waivers)
+    report = check([DATA / "examples" / "SEC-006" / "fail.yaml"], BASELINE_SITE, waivers=waivers)
     sec = [f for f in report.findings if f.rule_id == "SEC-006"]
     assert sec and all(f.waived for f in sec)
     assert sec[0].waiver is not None and sec[0].waiver.approver == "ciso@bank.internal"
@@ -229,7 +244,7 @@ def test_waivers_mark_findings_and_invalid_or_expired_waivers_are_findings() -> 
 
 
 def test_plan_checks_use_the_plan_file_lines() -> None:
-    from swissai.cli.check import _load_plan
+    from swissai.services.check import load_plan as _load_plan
 
     plan_path = DATA / "plan-logging.yaml"
     plan, doc = _load_plan(plan_path)
@@ -393,7 +408,9 @@ def _sec_006_waiver(**changes: object) -> WaiverEntry:
 )
 def test_waivers_cannot_outlast_max_waiver_days(changes: dict[str, object], words: str) -> None:
     report = check(
-        [DATA / "fail" / "SEC-006.yaml"], BASELINE_SITE, waivers=[_sec_006_waiver(**changes)]
+        [DATA / "examples" / "SEC-006" / "fail.yaml"],
+        BASELINE_SITE,
+        waivers=[_sec_006_waiver(**changes)],
     )
     invalid = [f.message for f in report.findings if f.rule_id == "WAIVER-INVALID"]
     assert len(invalid) == 1 and words in invalid[0], invalid
@@ -402,7 +419,7 @@ def test_waivers_cannot_outlast_max_waiver_days(changes: dict[str, object], word
 
 def test_created_string_within_the_limit_waives() -> None:
     waiver = _sec_006_waiver(created="2026-06-15", expires="2026-09-01")
-    report = check([DATA / "fail" / "SEC-006.yaml"], BASELINE_SITE, waivers=[waiver])
+    report = check([DATA / "examples" / "SEC-006" / "fail.yaml"], BASELINE_SITE, waivers=[waiver])
     sec = [f for f in report.findings if f.rule_id == "SEC-006"]
     assert sec and all(f.waived for f in sec)
     assert not any(f.rule_id.startswith("WAIVER-") for f in report.findings)
@@ -419,7 +436,7 @@ def test_critical_findings_are_never_waived_for_every_object() -> None:
             "expires": dt.date(2026, 8, 1),
         }
     )
-    report = check([DATA / "fail" / "RES-004.yaml"], BASELINE_SITE, waivers=[star])
+    report = check([EXAMPLES / "RES-004" / "fail.yaml"], BASELINE_SITE, waivers=[star])
     invalid = [f.message for f in report.findings if f.rule_id == "WAIVER-INVALID"]
     assert invalid and "RES-004 is critical" in invalid[0]
     assert not any(f.waived for f in report.findings if f.rule_id == "RES-004")
@@ -434,7 +451,7 @@ def test_critical_findings_are_never_waived_for_every_object() -> None:
             "expires": dt.date(2026, 8, 1),
         }
     )
-    report = check([DATA / "fail" / "SEC-005.yaml"], BASELINE_SITE, waivers=[dev])
+    report = check([EXAMPLES / "SEC-005" / "fail.yaml"], BASELINE_SITE, waivers=[dev])
     sec = [f for f in report.findings if f.rule_id == "SEC-005"]
     assert any(f.severity == "critical" and not f.waived for f in sec)
     assert all(f.waived for f in sec if f.severity != "critical")
