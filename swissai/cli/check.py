@@ -62,8 +62,8 @@ def check(
         None,
         "--fail-on",
         case_sensitive=False,
-        help="Lowest severity that fails the run: critical, high, medium, low or none "
-        "(default: the site's compliance.fail_on, high).",
+        help="Lowest severity that fails the run, none never (default: the site's "
+        "compliance.fail_on, high).",
     ),
     waivers: Path | None = typer.Option(
         None, "--waivers", help="swissai-waivers.yaml: rule, object, reason, approver, expires."
