@@ -345,11 +345,12 @@ def test_unreachable_cluster_is_exit_3(tmp_path: Path) -> None:
 def test_default_render_with_init_site_profile_passes_fail_on_high(
     tmp_path: Path, plan_args: list[str]
 ) -> None:
-    """swissai's own render, with the site profile `swissai init` writes, passes
-    --fail-on high (rules needing human evidence report medium until it is declared). In the
-    multi-node render only the leader serves the API; Ray workers must not count as
-    unauthenticated vLLM endpoints (SEC-002)."""
+    """swissai's own render, with the site profile `swissai init` writes (its EXAMPLE values
+    replaced, as the site must), passes --fail-on high (rules needing human evidence report
+    medium until it is declared). In the multi-node render only the leader serves the API; Ray
+    workers must not count as unauthenticated vLLM endpoints (SEC-002)."""
     assert swissai("init", "--out", str(tmp_path / "swissai.yaml")).returncode == 0
+    _fill_in_placeholders(tmp_path / "swissai.yaml")
     assert swissai("plan", *plan_args, "--out", str(tmp_path / "plan.yaml")).returncode == 0
     rendered = swissai(
         "render",
@@ -389,6 +390,53 @@ def test_default_render_with_init_site_profile_passes_fail_on_high(
         if f["rule_id"] in ("OPS-004", "SEC-005", "SEC-003")
     ]
     assert noisy == []
+
+
+REAL_VALUES = {
+    "sha256:" + "0" * 64: "sha256:" + "4" * 64,  # image.digest
+    '"' + "0" * 40 + '"': '"' + "b5c939de8f754692c1647ca79fbf85e8c1e70f8a" + '"',  # revision
+    '"' + "0" * 64 + '"': '"' + "5f2c3c5e" * 8 + '"',  # model.manifest_sha256
+}
+
+
+def _fill_in_placeholders(site: Path) -> None:
+    text = site.read_text(encoding="utf-8")
+    for placeholder, value in REAL_VALUES.items():
+        assert placeholder in text, placeholder
+        text = text.replace(placeholder, value)
+    site.write_text(text, encoding="utf-8")
+
+
+def test_render_from_an_unedited_init_site_fails_on_the_placeholders(tmp_path: Path) -> None:
+    """The all-zero image digest, model revision and manifest sha256 `swissai init` writes are
+    no pins: the site profile and the manifests rendered from it fail SUP-001 and SUP-003
+    (high), each finding saying it is the init placeholder and what to put instead."""
+    site = tmp_path / "swissai.yaml"
+    assert swissai("init", "--out", str(site)).returncode == 0
+    assert swissai("plan", "--out", str(tmp_path / "plan.yaml")).returncode == 0
+    args = ["--site", str(site)]
+    rendered = swissai("render", str(tmp_path / "plan.yaml"), *args, "--out", str(tmp_path / "out"))
+    assert rendered.returncode == 0, rendered.stderr
+    result = swissai("check", str(tmp_path / "out"), *args, "-o", "json")
+    assert result.returncode == 1, result.stderr
+    findings = [
+        f
+        for f in json.loads(result.stdout)["findings"]
+        if "placeholder `swissai init` writes" in f["message"]
+    ]
+    assert {f["severity"] for f in findings} == {"high"}
+    fields = {(f["rule_id"], f["source"], f["field"]) for f in findings}
+    assert {
+        ("SUP-001", "site", "image.digest"),
+        ("SUP-003", "site", "model.revision"),
+        ("SUP-003", "site", "model.manifest_sha256"),
+        ("SUP-001", "manifests", "spec.template.spec.containers[0].image"),
+        ("SUP-003", "manifests", 'spec.template.metadata.labels["swissai.io/model-revision"]'),
+    } <= fields, fields
+    image = next(f for f in findings if f["field"] == "image.digest")
+    assert "crane digest" in image["message"] and "image.digest of swissai.yaml" in image["message"]
+    revision = next(f for f in findings if f["field"] == "model.revision")
+    assert "40-hex commit" in revision["message"]
 
 
 def test_cluster_malformed_kubeconfig_is_exit_3_naming_the_file(tmp_path: Path) -> None:

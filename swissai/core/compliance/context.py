@@ -22,7 +22,12 @@ from swissai.models.findings import SEVERITY_RANK, CheckResult, Finding, RuleInf
 from swissai.models.manifest import Document, join_path
 from swissai.models.plan import ServePlan
 from swissai.models.policy import CompliancePolicy, Severity
-from swissai.models.site import SiteProfile
+from swissai.models.site import (
+    EXAMPLE_DIGEST,
+    EXAMPLE_MANIFEST_SHA256,
+    EXAMPLE_REVISION,
+    SiteProfile,
+)
 
 # kind -> paths of the pod specs it holds (pod template metadata sits beside each `spec`)
 POD_SPEC_PATHS: dict[str, list[str]] = {
@@ -110,6 +115,38 @@ def parse_image(raw: str) -> ImageRef:
     if registry in ("index.docker.io", "registry-1.docker.io"):
         registry = registry  # keep as written: both are denied by default
     return ImageRef(raw=raw, registry=registry.lower(), repository=path, tag=tag, digest=digest)
+
+
+# The all-zero values `swissai init` writes (swissai.models.site) until the site fills in its
+# own: a render from an unedited swissai.yaml carries them, and nothing real ever has them.
+PLACEHOLDER_HINTS = {
+    "image.digest": "the digest of the image in your registry (`crane digest` or `skopeo "
+    "inspect` of your mirror), in image.digest of swissai.yaml",
+    "model.revision": "the 40-hex commit of the weights you staged, in model.revision of "
+    "swissai.yaml",
+    "model.manifest_sha256": "the sha256 `swissai model manifest DIR` prints for the model's "
+    "SHA256SUMS, in model.manifest_sha256 of swissai.yaml",
+}
+
+
+def placeholder_of(value: str) -> str | None:
+    """Which init placeholder `value` is (image.digest, model.revision,
+    model.manifest_sha256), or None. Accepts an image reference, `sha256:…` or bare hex."""
+    text = value.strip().strip("'\"").lower()
+    if text.endswith("@" + EXAMPLE_DIGEST) or text == EXAMPLE_DIGEST:
+        return "image.digest" if "@" in text else "model.manifest_sha256"
+    if text == EXAMPLE_REVISION:
+        return "model.revision"
+    if text == EXAMPLE_MANIFEST_SHA256:
+        return "model.manifest_sha256"
+    return None
+
+
+def placeholder_message(what: str, where: str) -> str:
+    return (
+        f"{where} is the all-zero placeholder `swissai init` writes for {what}, not a real "
+        f"value: put {PLACEHOLDER_HINTS[what]} (then render again)"
+    )
 
 
 def digest_valid(raw: str) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from swissai.core.compliance.context import (
     CheckContext,
+    PodSpecRef,
     Results,
     as_dict,
     as_list,
@@ -14,6 +16,8 @@ from swissai.core.compliance.context import (
     get,
     mount_for,
     parse_image,
+    placeholder_message,
+    placeholder_of,
 )
 from swissai.core.compliance.registry import rule
 
@@ -22,10 +26,11 @@ from swissai.core.compliance.registry import rule
     "SUP-001",
     title="Every image is pinned by digest",
     severity="high",
-    targets=["manifests", "live"],
+    targets=["manifests", "live", "site"],
     inspects="""Image references contain `@sha256:` and 64 hex digits (a tag alone fails);
-    `name:latest@sha256:...` passes with a low note. Live: the running `imageID` digest equals
-    the pinned one.""",
+    the all-zero digest `swissai init` writes as a placeholder fails, in the manifests and in
+    the site profile's `image.digest`; `name:latest@sha256:...` passes with a low note. Live:
+    the running `imageID` digest equals the pinned one.""",
     references=[
         "CKV_K8S_43",
         "CKV_K8S_14",
@@ -38,12 +43,26 @@ from swissai.core.compliance.registry import rule
     remediation="Resolve tags to digests at plan or render time and pin `image@sha256:...`.",
 )
 def sup_001(ctx: CheckContext, r: Results) -> None:
+    if ctx.site is not None:
+        r.ok(ctx.site_subject)
+        if "image.digest" in ctx.site.placeholders():
+            r.fail(
+                ctx.site_subject,
+                "image.digest",
+                placeholder_message("image.digest", "image.digest"),
+            )
     for c in ctx.containers:
         if not c.image:
             continue
         s = ctx.subject(c.obj)
         r.ok(s)
-        if not digest_valid(c.image):
+        if placeholder_of(c.image) == "image.digest":
+            r.fail(
+                s,
+                f"{c.path}.image",
+                placeholder_message("image.digest", f"container {c.name}: the image digest"),
+            )
+        elif not digest_valid(c.image):
             r.fail(
                 s, f"{c.path}.image", f"container {c.name}: image {c.image} is not pinned by digest"
             )
@@ -146,6 +165,28 @@ def sup_002(ctx: CheckContext, r: Results) -> None:
         r.ok(ctx.site_subject)
 
 
+MODEL_PIN_KEYS = ("swissai.io/model-revision", "swissai.io/model-manifest-digest")
+MODEL_PIN_ENV = ("MANIFEST_SHA256", "MODEL_REVISION")
+
+
+def _pinning_values(pod: PodSpecRef) -> Iterator[tuple[str, str, str]]:
+    """(field path, what it is in words, value) of the model pins a render writes into a pod: the pod template's
+    revision label and manifest annotation, and the verify container's env."""
+    meta = pod.path.rsplit(".", 1)[0] + ".metadata" if pod.path != "spec" else "metadata"
+    for section in ("labels", "annotations"):
+        values = as_dict(get(pod.obj.data, f"{meta}.{section}"))
+        for key in MODEL_PIN_KEYS:
+            if isinstance(values.get(key), str):
+                yield f'{meta}.{section}["{key}"]', f"{section[:-1]} {key}", values[key]
+    for key in ("initContainers", "containers"):
+        for i, c in enumerate(as_list(pod.spec.get(key))):
+            for j, e in enumerate(as_list(as_dict(c).get("env"))):
+                env = as_dict(e)
+                if env.get("name") in MODEL_PIN_ENV and isinstance(env.get("value"), str):
+                    name = str(env["name"])
+                    yield f"{pod.path}.{key}[{i}].env[{j}]", f"env {name}", str(env["value"])
+
+
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 VERIFY_MARKERS = (
     "verify-model",
@@ -162,7 +203,9 @@ VERIFY_MARKERS = (
     severity="critical",
     targets=["site", "manifests", "live"],
     inspects="""`compliance.model` names the source, a 40-hex revision (not `main`), the
-    license and the sha256 file manifest (with its own sha256). Serving pods run an init
+    license and the sha256 file manifest (with its own sha256). The all-zero revision and
+    manifest sha256 `swissai init` writes as placeholders fail, in the site profile and in the
+    manifests rendered from it (labels, annotations, the verify container's env). Serving pods run an init
     container that verifies the model volume against the manifest before vLLM starts
     (`swissai verify-model` or `sha256sum -c`). Live: that init container completed.""",
     references=[
@@ -202,18 +245,31 @@ def sup_003(ctx: CheckContext, r: Results) -> None:
                 "the model license is not recorded",
                 severity="medium",
             )
-    elif ctx.site is not None and not {"model.revision", "model.manifest_sha256"} & set(
+    elif ctx.site is not None and {"model.revision", "model.manifest_sha256"} & set(
         ctx.site.placeholders()
     ):
-        r.ok(
-            site
-        )  # the site profile pins revision and manifest sha256 (SiteProfile validates them)
+        r.ok(site)
+        for key in ("model.revision", "model.manifest_sha256"):
+            if key in ctx.site.placeholders():
+                r.fail(site, key, placeholder_message(key, key), severity="high")
+    elif ctx.site is not None:
+        r.ok(site)  # the site profile pins revision and manifest sha256 (SiteProfile validates)
     elif ctx.serving or ctx.plan is not None:
         r.missing_evidence(
-            "model" if ctx.site is not None else ctx.site_path("model"),
+            ctx.site_path("model"),
             "the model revision and its sha256 file manifest are not declared (or still the example values)",
             "model.revision and model.manifest_sha256 in the site profile, or compliance.model",
         )
+    for pod in ctx.serving_pods:
+        for path, where, value in _pinning_values(pod):
+            what = placeholder_of(value)
+            if what in ("model.revision", "model.manifest_sha256"):
+                r.fail(
+                    ctx.subject(pod.obj),
+                    path,
+                    placeholder_message(what, where),
+                    severity="high",
+                )
     for pod in ctx.serving_pods:
         s = ctx.subject(pod.obj)
         r.ok(s)
