@@ -572,3 +572,72 @@ def test_numeric_hosts_are_external_addresses_not_service_names(tmp_path: Path, 
     assert any("sends data to 8.8.8.8" in m for m in res_001), res_001
     res_005 = [f.message for f in report.findings if f.rule_id == "RES-005"]
     assert any("HF_ENDPOINT points at 8.8.8.8" in m for m in res_005), res_005
+
+
+# ---------------------------------------------------------------- RES-007 and the encodings
+
+
+def _gpt_oss(tmp_path: Path, env: list[dict[str, str]], required_files: str | None = None) -> Path:
+    import yaml
+
+    manifest = _serving(tmp_path, ["/models/gpt-oss-120b"], name="gpt-oss-120b")
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    pod = data["spec"]["template"]["spec"]
+    pod["containers"][0]["env"] = env
+    if required_files is not None:
+        pod["initContainers"] = [
+            {
+                "name": "verify-model",
+                "image": "registry.bank.internal/vllm/vllm-openai@sha256:" + "4" * 64,
+                "command": ["python3", "/opt/swissai/verify_model.py"],
+                "env": [{"name": "REQUIRED_FILES", "value": required_files}],
+            }
+        ]
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return manifest
+
+
+def _res_007(report: object) -> list[tuple[str, str]]:
+    from swissai.models.findings import Report
+
+    assert isinstance(report, Report)
+    return [
+        (f.severity, f.message)
+        for f in report.findings
+        if f.rule_id == "RES-007" and f.evidence_expected is None
+    ]
+
+
+def test_res_007_wants_the_encodings_in_the_model_directory(tmp_path: Path) -> None:
+    from swissai.core.encodings import ENCODINGS_SUBDIR
+
+    def env(base: str) -> list[dict[str, str]]:
+        return [
+            {"name": "TIKTOKEN_ENCODINGS_BASE", "value": base},
+            {"name": "TIKTOKEN_RS_CACHE_DIR", "value": base},
+        ]
+
+    inside = f"/models/gpt-oss-120b/{ENCODINGS_SUBDIR}"
+    assert _res_007(check([_gpt_oss(tmp_path, env(inside))], BASELINE_SITE)) == []
+    elsewhere = _res_007(check([_gpt_oss(tmp_path, env("/models/gpt-oss-120b/tiktoken"))], None))
+    assert [s for s, _ in elsewhere] == ["medium"]
+    assert f"not {inside}" in elsewhere[0][1]
+    info = next(r.info for r in rules() if r.info.id == "RES-007")
+    assert f"`{ENCODINGS_SUBDIR}/` folder of the model directory" in info.remediation
+
+
+def test_res_007_checks_encoding_hashes_against_tiktokens_pins(tmp_path: Path) -> None:
+    from swissai.core.encodings import ENCODINGS_SUBDIR, TIKTOKEN_SHA256
+
+    base = f"/models/gpt-oss-120b/{ENCODINGS_SUBDIR}"
+    env = [
+        {"name": "TIKTOKEN_ENCODINGS_BASE", "value": base},
+        {"name": "TIKTOKEN_RS_CACHE_DIR", "value": base},
+    ]
+    pinned = ";".join(f"{ENCODINGS_SUBDIR}/{n}={h}" for n, h in TIKTOKEN_SHA256.items())
+    assert _res_007(check([_gpt_oss(tmp_path, env, pinned)], BASELINE_SITE)) == []
+    wrong = pinned.replace(TIKTOKEN_SHA256["o200k_base.tiktoken"], "ab" * 32)
+    found = _res_007(check([_gpt_oss(tmp_path, env, wrong)], BASELINE_SITE))
+    assert len(found) == 1 and found[0][0] == "high"
+    assert "o200k_base.tiktoken to sha256 abababababababab" in found[0][1]
+    assert TIKTOKEN_SHA256["o200k_base.tiktoken"][:16] in found[0][1]
