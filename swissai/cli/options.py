@@ -25,6 +25,16 @@ class CheckOutput(str, Enum):
     junit = "junit"
 
 
+class FailOn(str, Enum):
+    """--fail-on of `check`: the lowest severity that fails the run (exit 1); none never."""
+
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    none = "none"
+
+
 class SmokeOutput(str, Enum):
     table = "table"
     json = "json"

@@ -8,9 +8,10 @@ file and line where the input was a file.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from swissai.models.base import Frozen
 from swissai.models.policy import Severity
@@ -20,6 +21,32 @@ SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 SEVERITY_RANK: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1, "none": 99}
 Confidence = Literal["verified", "secondary", "recalled"]
 Target = Literal["plan", "manifests", "live", "host", "site", "waivers"]
+
+
+# `scheme://userinfo@` or `//userinfo@`: everything up to the last `@` of the authority (an
+# unencoded `@` inside a password is common); RFC 3986 §3.2.1 deprecates passwords in URIs
+_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*:)?//[^/\s\"'<>@]*(?:@[^/\s\"'<>@]*)*@")
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """`https://user:secret@host/x` -> `https://***@host/x`: credentials in URLs never reach a
+    finding, a report, SARIF or JUnit. Applied to every text field of Finding and CheckResult
+    when they are built, so no rule can leak a credential it quotes."""
+    if "@" not in text:
+        return text
+    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}//{REDACTED}@", text)
+
+
+class _Redacted(Frozen):
+    """A model whose string fields are redacted (`redact`) before they are stored."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _redact_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
+        return data
 
 
 def at_or_above(severity: str, threshold: str) -> bool:
@@ -82,7 +109,7 @@ class Waiver(Frozen):
     ticket: str | None = None
 
 
-class AppliedWaiver(Frozen):
+class AppliedWaiver(_Redacted):
     id: str | None
     reason: str
     approver: str
@@ -91,7 +118,7 @@ class AppliedWaiver(Frozen):
     line: int | None = None
 
 
-class Finding(Frozen):
+class Finding(_Redacted):
     rule_id: str
     severity: Severity
     title: str
@@ -118,7 +145,7 @@ class Finding(Frozen):
 CheckStatus = Literal["passed", "failed", "waived", "not_applicable"]
 
 
-class CheckResult(Frozen):
+class CheckResult(_Redacted):
     """One rule evaluated on one object (JUnit: one test case each)."""
 
     rule_id: str

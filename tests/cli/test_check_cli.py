@@ -1,5 +1,8 @@
-"""`swissai check` as CI calls it: the real process (`python -m swissai`), exact exit codes
-(0 ok, 1 findings, 2 bad input, 3 cluster unreachable), one machine document on stdout.
+"""`swissai check` as CI calls it: exact exit codes (0 ok, 1 findings, 2 bad input, 3 cluster
+unreachable), one machine document on stdout. Most tests run the app in-process (Typer's
+CliRunner: the same error mapping and exit codes as the real process); a few run the real
+process (`python -m swissai`) where the process itself matters: stdin piped by a shell, the
+exit status CI sees, a cluster that does not answer.
 
 The --cluster tests talk to a tiny stateful HTTP server on 127.0.0.1 (FakeKubeApi below). It
 fakes only what `swissai check --cluster` reads: the JSON list endpoints of the Kubernetes API
@@ -11,10 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,15 +33,48 @@ from tests.swissai_process import swissai as _swissai
 REPO = Path(__file__).resolve().parents[2]
 
 
-def swissai(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+def process(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """The real `python -m swissai`."""
     return _swissai(*args, columns=120, **kw)
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def swissai(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> Ran:
+    """The app in-process (CliRunner), run in `cwd` (default: an empty temporary directory,
+    so no ./swissai.yaml is picked up by accident)."""
+    from typer.testing import CliRunner
+
+    from swissai.cli.main import app
+
+    previous = Path.cwd()
+    os.chdir(cwd or _EMPTY_DIR)
+    try:
+        result = CliRunner().invoke(app, list(args), input=stdin, env=env)
+    finally:
+        os.chdir(previous)
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+_EMPTY_DIR = Path(tempfile.mkdtemp(prefix="swissai-check-cli-"))
 
 
 DATA = REPO / "tests" / "data" / "compliance"
 
 
 def test_compliant_bundle_exits_0_and_findings_exit_1() -> None:
-    ok = swissai(
+    """The real process: the exit status and the stdout/stderr split CI sees."""
+    ok = process(
         "check",
         str(DATA / "baseline" / "bundle.yaml"),
         "--site",
@@ -43,7 +82,7 @@ def test_compliant_bundle_exits_0_and_findings_exit_1() -> None:
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "PASS (--fail-on high)" in ok.stdout
-    bad = swissai("check", str(DATA / "third_party" / "vllm-quickstart.yaml"), "-o", "json")
+    bad = process("check", str(DATA / "third_party" / "vllm-quickstart.yaml"), "-o", "json")
     assert bad.returncode == 1
     report = json.loads(bad.stdout)  # stdout holds exactly one document, also on exit 1
     assert report["failed"] is True and report["summary"]["critical"] > 0
@@ -67,7 +106,7 @@ def test_fail_on_none_and_medium_change_the_gate() -> None:
 def test_stdin_stream_sarif_and_out_file(tmp_path: Path) -> None:
     text = (DATA / "third_party" / "vllm-quickstart.yaml").read_text()
     out = tmp_path / "report.sarif"
-    result = swissai("check", "-", "-o", "junit", "--out", str(out), stdin=text)
+    result = process("check", "-", "-o", "junit", "--out", str(out), stdin=text)  # a real pipe
     assert result.returncode == 1
     assert result.stdout.startswith('<?xml version="1.0"')
     sarif = json.loads(out.read_text())
@@ -84,10 +123,13 @@ def test_stdin_stream_sarif_and_out_file(tmp_path: Path) -> None:
         (["check"], "nothing to check"),
         (["check", "tests/data/compliance/nope.yaml"], "nope.yaml: no such file"),
         (["check", "README.md"], "README.md"),
-        (["check", "tests/data/compliance/baseline/bundle.yaml", "-o", "xml"], "--output xml"),
+        (
+            ["check", "tests/data/compliance/baseline/bundle.yaml", "-o", "xml"],
+            "'xml' is not one of",
+        ),
         (
             ["check", "tests/data/compliance/baseline/bundle.yaml", "--fail-on", "severe"],
-            "--fail-on severe",
+            "'severe' is not one of",
         ),
         (
             [
@@ -109,7 +151,7 @@ def test_stdin_stream_sarif_and_out_file(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_exit_2_naming_it(args: list[str], words: str) -> None:
-    result = swissai(*args)
+    result = swissai(*args, cwd=REPO)
     assert result.returncode == 2, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
 
@@ -133,7 +175,7 @@ def test_waivers_file_marks_findings_and_expired_entries_fail(tmp_path: Path) ->
         )
     )
     site = str(DATA / "baseline" / "site.yaml")
-    path = str(DATA / "fail" / "SEC-006.yaml")
+    path = str(DATA / "examples" / "SEC-006" / "fail.yaml")
     waived = swissai(
         "check", path, "--site", site, "--waivers", str(waivers), "--fail-on", "high", "-o", "json"
     )
@@ -285,7 +327,7 @@ def test_unreachable_cluster_is_exit_3(tmp_path: Path) -> None:
     api = FakeKubeApi({})
     config = api.kubeconfig(tmp_path / "kubeconfig", port=port)
     api.server.server_close()
-    result = swissai("check", "--cluster", env={"KUBECONFIG": str(config)})
+    result = process("check", "--cluster", env={"KUBECONFIG": str(config)})
     assert result.returncode == 3, result.stderr
     assert "unreachable" in result.stderr
     missing = swissai("check", "--cluster", env={"KUBECONFIG": str(tmp_path / "none")})
@@ -303,11 +345,12 @@ def test_unreachable_cluster_is_exit_3(tmp_path: Path) -> None:
 def test_default_render_with_init_site_profile_passes_fail_on_high(
     tmp_path: Path, plan_args: list[str]
 ) -> None:
-    """swissai's own render, with the site profile `swissai init` writes, passes
-    --fail-on high (rules needing human evidence report medium until it is declared). In the
-    multi-node render only the leader serves the API; Ray workers must not count as
-    unauthenticated vLLM endpoints (SEC-002)."""
+    """swissai's own render, with the site profile `swissai init` writes (its EXAMPLE values
+    replaced, as the site must), passes --fail-on high (rules needing human evidence report
+    medium until it is declared). In the multi-node render only the leader serves the API; Ray
+    workers must not count as unauthenticated vLLM endpoints (SEC-002)."""
     assert swissai("init", "--out", str(tmp_path / "swissai.yaml")).returncode == 0
+    _fill_in_placeholders(tmp_path / "swissai.yaml")
     assert swissai("plan", *plan_args, "--out", str(tmp_path / "plan.yaml")).returncode == 0
     rendered = swissai(
         "render",
@@ -347,6 +390,53 @@ def test_default_render_with_init_site_profile_passes_fail_on_high(
         if f["rule_id"] in ("OPS-004", "SEC-005", "SEC-003")
     ]
     assert noisy == []
+
+
+REAL_VALUES = {
+    "sha256:" + "0" * 64: "sha256:" + "4" * 64,  # image.digest
+    '"' + "0" * 40 + '"': '"' + "b5c939de8f754692c1647ca79fbf85e8c1e70f8a" + '"',  # revision
+    '"' + "0" * 64 + '"': '"' + "5f2c3c5e" * 8 + '"',  # model.manifest_sha256
+}
+
+
+def _fill_in_placeholders(site: Path) -> None:
+    text = site.read_text(encoding="utf-8")
+    for placeholder, value in REAL_VALUES.items():
+        assert placeholder in text, placeholder
+        text = text.replace(placeholder, value)
+    site.write_text(text, encoding="utf-8")
+
+
+def test_render_from_an_unedited_init_site_fails_on_the_placeholders(tmp_path: Path) -> None:
+    """The all-zero image digest, model revision and manifest sha256 `swissai init` writes are
+    no pins: the site profile and the manifests rendered from it fail SUP-001 and SUP-003
+    (high), each finding saying it is the init placeholder and what to put instead."""
+    site = tmp_path / "swissai.yaml"
+    assert swissai("init", "--out", str(site)).returncode == 0
+    assert swissai("plan", "--out", str(tmp_path / "plan.yaml")).returncode == 0
+    args = ["--site", str(site)]
+    rendered = swissai("render", str(tmp_path / "plan.yaml"), *args, "--out", str(tmp_path / "out"))
+    assert rendered.returncode == 0, rendered.stderr
+    result = swissai("check", str(tmp_path / "out"), *args, "-o", "json")
+    assert result.returncode == 1, result.stderr
+    findings = [
+        f
+        for f in json.loads(result.stdout)["findings"]
+        if "placeholder `swissai init` writes" in f["message"]
+    ]
+    assert {f["severity"] for f in findings} == {"high"}
+    fields = {(f["rule_id"], f["source"], f["field"]) for f in findings}
+    assert {
+        ("SUP-001", "site", "image.digest"),
+        ("SUP-003", "site", "model.revision"),
+        ("SUP-003", "site", "model.manifest_sha256"),
+        ("SUP-001", "manifests", "spec.template.spec.containers[0].image"),
+        ("SUP-003", "manifests", 'spec.template.metadata.labels["swissai.io/model-revision"]'),
+    } <= fields, fields
+    image = next(f for f in findings if f["field"] == "image.digest")
+    assert "crane digest" in image["message"] and "image.digest of swissai.yaml" in image["message"]
+    revision = next(f for f in findings if f["field"] == "model.revision")
+    assert "40-hex commit" in revision["message"]
 
 
 def test_cluster_malformed_kubeconfig_is_exit_3_naming_the_file(tmp_path: Path) -> None:
@@ -439,3 +529,82 @@ def test_sarif_paths_are_relative_to_the_current_directory_or_sarif_root(tmp_pat
     assert _sarif_uris(rooted) == {"deploy/vllm.yaml"}
     outside = swissai("check", str(manifest), "-o", "sarif", cwd=REPO)
     assert _sarif_uris(outside) == {manifest.as_uri()}  # outside the root: absolute
+
+
+@pytest.mark.parametrize(
+    ("expires", "words"),
+    [
+        ("2026-01-01T00:00:00", "expires 2026-01-01 00:00:00 is a timestamp"),
+        ("2026-08-01 10:00:00", "is a timestamp; write the day it expires"),
+        ("20260101", "expires 20260101 (int) is not a date"),
+        ("[2026, 1, 1]", "expires [2026, 1, 1] (list) is not a date"),
+        ("true", "expires True (bool) is not a date"),
+        ("'next spring'", "expires 'next spring' is not a date"),
+    ],
+)
+def test_waiver_expiry_that_is_no_date_is_a_waiver_finding_not_a_traceback(
+    tmp_path: Path, expires: str, words: str
+) -> None:
+    waivers = tmp_path / "swissai-waivers.yaml"
+    waivers.write_text(
+        "waivers:\n"
+        f"- {{rule: SEC-006, object: Deployment/ai/sec-006, reason: r, approver: a, "
+        f"expires: {expires}}}\n",
+        encoding="utf-8",
+    )
+    result = swissai(
+        "check",
+        str(DATA / "examples" / "SEC-006" / "fail.yaml"),
+        "--site",
+        str(DATA / "baseline" / "site.yaml"),
+        "--waivers",
+        str(waivers),
+        "-o",
+        "json",
+    )
+    assert result.returncode == 1, result.stderr
+    invalid = [
+        f["message"]
+        for f in json.loads(result.stdout)["findings"]
+        if f["rule_id"] == "WAIVER-INVALID"
+    ]
+    assert len(invalid) == 1 and words in invalid[0], invalid
+
+
+def test_impossible_waiver_date_is_one_error_line_naming_it(tmp_path: Path) -> None:
+    """PyYAML raises on `2026-02-30` while loading; that is exit 2 with the line, not a crash."""
+    waivers = tmp_path / "swissai-waivers.yaml"
+    waivers.write_text(
+        "# approved in CHG-7\n"
+        "- rule: SEC-006\n  object: Deployment/ai/sec-006\n  reason: r\n  approver: a\n"
+        "  expires: 2026-02-30\n",
+        encoding="utf-8",
+    )
+    result = swissai(
+        "check", str(DATA / "examples" / "SEC-006" / "fail.yaml"), "--waivers", str(waivers)
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"error: {waivers}:6: 2026-02-30 is not a calendar date (day is out of range for month)"
+    )
+    assert lines[1].startswith("hint: write dates as YYYY-MM-DD") and len(lines) == 2
+
+
+def test_site_profile_in_the_current_directory_is_used_without_site(tmp_path: Path) -> None:
+    """One rule for --site with render and deploy: ./swissai.yaml when present."""
+    (tmp_path / "swissai.yaml").write_text(
+        (DATA / "baseline" / "site.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    bundle = str(DATA / "baseline" / "bundle.yaml")
+    picked = swissai("check", bundle, "-o", "json", cwd=tmp_path)
+    assert picked.returncode == 0, picked.stderr
+    report = json.loads(picked.stdout)
+    assert "swissai.yaml" in report["inputs"]
+    assert not any(f["evidence_expected"] for f in report["findings"])  # evidence declared
+    assert "site profile: ./swissai.yaml" in picked.stderr
+    # without ./swissai.yaml: init's defaults, evidence still expected (medium)
+    bare = swissai("check", bundle, "-o", "json", cwd=tmp_path / "..")
+    assert any(f["evidence_expected"] for f in json.loads(bare.stdout)["findings"])
+    missing = swissai("check", bundle, "--site", "nope.yaml", cwd=tmp_path)
+    assert missing.returncode == 2 and "site profile nope.yaml not found" in missing.stderr

@@ -41,7 +41,7 @@ def _report() -> Report:
         index=0,
     )
     return check(
-        [DATA / "fail" / "HRD-002.yaml", DATA / "fail" / "RES-010.yaml"],
+        [DATA / "examples" / "HRD-002" / "fail.yaml", DATA / "examples" / "RES-010" / "fail.yaml"],
         BASELINE_SITE,
         waivers=[waiver],
     )
@@ -98,3 +98,35 @@ def test_json_round_trips_and_table_marks_waivers() -> None:
     text = console.export_text()
     assert "waived W-9 by ciso@bank.internal until 2026-09-01" in text
     assert "FAIL (--fail-on high)" in text
+
+
+def test_credentials_in_urls_never_reach_findings_sarif_or_junit(tmp_path: Path) -> None:
+    """Rules quote the URLs they judge; userinfo (`user:secret@`) is redacted where findings
+    are built, so JSON, SARIF, JUnit and the table never carry it."""
+    report = check([DATA / "leaks" / "url-credentials.yaml"], BASELINE_SITE)
+    quoted = [f for f in report.findings if "//" in f.message and "tools.example" in f.message]
+    assert quoted and all("https://***@tools.example.com" in f.message for f in quoted)
+    sarif = to_sarif(report)
+    jsonschema.validate(sarif, SCHEMA)
+    junit = tmp_path / "report.xml"
+    junit.write_text(to_junit(report), encoding="utf-8")
+    junitparser.JUnitXml.fromfile(str(junit))  # still a valid report
+    console = Console(width=400, record=True)
+    render_findings(report, console)
+    for text in (
+        report.model_dump_json(),
+        json.dumps(sarif),
+        junit.read_text(encoding="utf-8"),
+        console.export_text(),
+    ):
+        assert "s3cr3t" not in text and "tok:" not in text
+
+
+def test_redact_removes_userinfo_and_keeps_everything_else() -> None:
+    from swissai.models.findings import redact
+
+    assert redact("to https://user:secret@host/x now") == "to https://***@host/x now"
+    assert redact("http://u:p@ss@h:1/y") == "http://***@h:1/y"
+    assert redact("s3://key:secret@bucket/p") == "s3://***@bucket/p"
+    assert redact("approver ciso@bank.internal") == "approver ciso@bank.internal"
+    assert redact("https://host/path@v2") == "https://host/path@v2"

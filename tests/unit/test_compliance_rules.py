@@ -1,9 +1,8 @@
 """Every rule of the registry on a failing and a passing example (tests/data/compliance/).
 
-The passing example of every rule is the compliant bundle in baseline/ with its complete site
-profile; each failing example is fail/<RULE>.yaml (manifests) and/or fail/<RULE>.site.yaml (a
-site profile); evidence rules without a file fail on the baseline bundle with the defaults that
-`swissai init` writes (no evidence declared).
+Each rule has examples/<RULE-ID>/pass.yaml and fail.yaml, with the site profile, plan, waivers
+or live objects they need beside them (format: examples/README.md). Every rule also passes on
+the compliant bundle in baseline/ with its complete site profile.
 """
 
 from __future__ import annotations
@@ -12,7 +11,17 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from compliance_support import BASELINE, BASELINE_SITE, DATA, TODAY, check
+from compliance_support import (
+    BASELINE,
+    BASELINE_SITE,
+    CASES,
+    DATA,
+    EXAMPLES,
+    TODAY,
+    check,
+    check_example,
+    example_files,
+)
 
 from swissai.core.compliance import CheckContext, CheckInput, WaiverEntry, rules, run_checks
 
@@ -71,14 +80,6 @@ EXPECTED = {
 }
 
 
-def failing_example(rule_id: str) -> tuple[list[Path], Path | None]:
-    manifest, site = DATA / "fail" / f"{rule_id}.yaml", DATA / "fail" / f"{rule_id}.site.yaml"
-    paths = [manifest] if manifest.exists() else [BASELINE]
-    if site.exists():
-        return paths, site
-    return paths, (BASELINE_SITE if manifest.exists() else None)
-
-
 def test_every_catalog_rule_is_registered_once_with_metadata() -> None:
     assert len(RULE_IDS) == 48 == len(set(RULE_IDS)) == len(EXPECTED)
     for r in rules():
@@ -87,10 +88,43 @@ def test_every_catalog_rule_is_registered_once_with_metadata() -> None:
         assert info.severity in ("critical", "high", "medium", "low")
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from swissai.core.compliance import REGISTRY",
+        "from swissai.core.compliance.registry import REGISTRY",
+        "from swissai.core.compliance.rules_ops import ops_001",
+    ],
+)
+def test_the_registry_is_complete_at_import_in_a_fresh_interpreter(statement: str) -> None:
+    """Importing the package (or any module of it) registers every rule: no `rules()` call,
+    no circular import."""
+    import subprocess
+    import sys
+
+    code = (
+        f"{statement}\n"
+        "import swissai.core.compliance.registry as registry\n"
+        "print(len(registry.REGISTRY), ' '.join(sorted(registry.REGISTRY)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    count, ids = done.stdout.split(" ", 1)
+    assert int(count) == len(RULE_IDS) and ids.split() == sorted(RULE_IDS)
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_every_rule_has_a_passing_and_a_failing_example(rule_id: str) -> None:
+    for case in CASES:
+        assert "manifests" in example_files(rule_id, case), f"examples/{rule_id}/{case}.yaml"
+    assert sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) == sorted(RULE_IDS)
+
+
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_rule_fails_on_its_failing_example(rule_id: str) -> None:
-    paths, site = failing_example(rule_id)
-    report = check(paths, site)
+    report = check_example(rule_id, "fail")
     severities = {f.severity for f in report.findings if f.rule_id == rule_id}
     assert EXPECTED[rule_id] in severities, (
         rule_id,
@@ -98,6 +132,14 @@ def test_rule_fails_on_its_failing_example(rule_id: str) -> None:
     )
     for f in report.findings:
         assert f.file is not None and f.line is not None and f.line >= 1
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_rule_passes_on_its_passing_example(rule_id: str) -> None:
+    report = check_example(rule_id, "pass")
+    assert [f.message for f in report.findings if f.rule_id == rule_id] == []
+    statuses = {c.status for c in report.checks if c.rule_id == rule_id}
+    assert statuses == {"passed"}, statuses
 
 
 @pytest.mark.parametrize("rule_id", RULE_IDS)
@@ -123,7 +165,7 @@ def test_quickstart_vllm_deployment_raises_the_residency_criticals() -> None:
 
 
 def test_exact_value_one_and_masking_are_reported_specifically() -> None:
-    report = check([DATA / "fail" / "RES-006.yaml"], BASELINE_SITE)
+    report = check([EXAMPLES / "RES-006" / "fail.yaml"], BASELINE_SITE)
     messages = " ".join(f.message for f in report.findings if f.rule_id == "RES-006")
     assert 'VLLM_NO_USAGE_STATS is "true"' in messages
     assert "masks" in messages or "reads VLLM_DO_NOT_TRACK before DO_NOT_TRACK" in messages
@@ -153,7 +195,7 @@ def test_severity_overrides_never_lower(tmp_path: Path) -> None:
         "compliance:\n  severity_overrides: {HRD-002: low}\n",
         encoding="utf-8",
     )
-    report = check([DATA / "fail" / "HRD-002.yaml"], site)
+    report = check([EXAMPLES / "HRD-002" / "fail.yaml"], site)
     assert "critical" in {f.severity for f in report.findings if f.rule_id == "HRD-002"}
 
 
@@ -188,7 +230,7 @@ def test_waivers_mark_findings_and_invalid_or_expired_waivers_are_findings() -> 
             {"id": "W-3", "rule": "SEC-006", "object": "Deployment/ai/sec-006", "reason": "x"}, 2
         ),
     ]
-    report = check([DATA / "fail" / "SEC-006.yaml"], BASELINE_SITE, waivers=waivers)
+    report = check([DATA / "examples" / "SEC-006" / "fail.yaml"], BASELINE_SITE, waivers=waivers)
     sec = [f for f in report.findings if f.rule_id == "SEC-006"]
     assert sec and all(f.waived for f in sec)
     assert sec[0].waiver is not None and sec[0].waiver.approver == "ciso@bank.internal"
@@ -202,7 +244,7 @@ def test_waivers_mark_findings_and_invalid_or_expired_waivers_are_findings() -> 
 
 
 def test_plan_checks_use_the_plan_file_lines() -> None:
-    from swissai.cli.check import _load_plan
+    from swissai.services.check import load_plan as _load_plan
 
     plan_path = DATA / "plan-logging.yaml"
     plan, doc = _load_plan(plan_path)
@@ -366,7 +408,9 @@ def _sec_006_waiver(**changes: object) -> WaiverEntry:
 )
 def test_waivers_cannot_outlast_max_waiver_days(changes: dict[str, object], words: str) -> None:
     report = check(
-        [DATA / "fail" / "SEC-006.yaml"], BASELINE_SITE, waivers=[_sec_006_waiver(**changes)]
+        [DATA / "examples" / "SEC-006" / "fail.yaml"],
+        BASELINE_SITE,
+        waivers=[_sec_006_waiver(**changes)],
     )
     invalid = [f.message for f in report.findings if f.rule_id == "WAIVER-INVALID"]
     assert len(invalid) == 1 and words in invalid[0], invalid
@@ -375,7 +419,7 @@ def test_waivers_cannot_outlast_max_waiver_days(changes: dict[str, object], word
 
 def test_created_string_within_the_limit_waives() -> None:
     waiver = _sec_006_waiver(created="2026-06-15", expires="2026-09-01")
-    report = check([DATA / "fail" / "SEC-006.yaml"], BASELINE_SITE, waivers=[waiver])
+    report = check([DATA / "examples" / "SEC-006" / "fail.yaml"], BASELINE_SITE, waivers=[waiver])
     sec = [f for f in report.findings if f.rule_id == "SEC-006"]
     assert sec and all(f.waived for f in sec)
     assert not any(f.rule_id.startswith("WAIVER-") for f in report.findings)
@@ -392,7 +436,7 @@ def test_critical_findings_are_never_waived_for_every_object() -> None:
             "expires": dt.date(2026, 8, 1),
         }
     )
-    report = check([DATA / "fail" / "RES-004.yaml"], BASELINE_SITE, waivers=[star])
+    report = check([EXAMPLES / "RES-004" / "fail.yaml"], BASELINE_SITE, waivers=[star])
     invalid = [f.message for f in report.findings if f.rule_id == "WAIVER-INVALID"]
     assert invalid and "RES-004 is critical" in invalid[0]
     assert not any(f.waived for f in report.findings if f.rule_id == "RES-004")
@@ -407,7 +451,193 @@ def test_critical_findings_are_never_waived_for_every_object() -> None:
             "expires": dt.date(2026, 8, 1),
         }
     )
-    report = check([DATA / "fail" / "SEC-005.yaml"], BASELINE_SITE, waivers=[dev])
+    report = check([EXAMPLES / "SEC-005" / "fail.yaml"], BASELINE_SITE, waivers=[dev])
     sec = [f for f in report.findings if f.rule_id == "SEC-005"]
     assert any(f.severity == "critical" and not f.waived for f in sec)
     assert all(f.waived for f in sec if f.severity != "critical")
+
+
+# ---------------------------------------------------------------- vLLM flags as vLLM reads them
+
+
+def _serving(tmp_path: Path, args: list[str], name: str = "d") -> Path:
+    import yaml
+
+    manifest = tmp_path / f"{name}.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "ai"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "vllm",
+                                    "image": "registry.bank.internal/vllm/vllm-openai:v1",
+                                    "command": ["vllm", "serve"],
+                                    "args": args,
+                                }
+                            ]
+                        }
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("args", "rule_id"),
+    [
+        (["/models/m", "--trust-remote"], "SEC-006"),
+        (["/models/m", "--trust_remote_co"], "SEC-006"),
+        (["/models/m", "--Trust-Remote-Code"], "SEC-006"),
+        (["/models/m", "--enable-log-req"], "LOG-001"),
+        (["/models/m", "--enable-log-out"], "LOG-001"),
+        (["/models/m", "--Enable-Log-Requests"], "LOG-001"),
+        (["/models/m", "--api-ke=sk-literal"], "SEC-003"),
+        (["/models/m", "--api_k", "sk-literal"], "SEC-003"),
+        (["/models/m", "--tool-serv", "demo"], "RES-010"),
+    ],
+)
+def test_forbidden_flags_are_seen_abbreviated_or_recased(
+    tmp_path: Path, args: list[str], rule_id: str
+) -> None:
+    """vLLM expands a unique prefix (argparse allow_abbrev) and replaces `_` by `-`: the rules
+    see the flag vLLM sees, and a re-cased spelling of a forbidden flag is read as it."""
+    report = check([_serving(tmp_path, args)], BASELINE_SITE)
+    assert rule_id in {f.rule_id for f in report.findings}, [
+        (f.rule_id, f.message) for f in report.findings
+    ]
+
+
+def test_value_flags_take_their_value_and_the_model_stays_positional() -> None:
+    from swissai.core.compliance.context import parse_vllm
+
+    parsed = parse_vllm(
+        ["vllm", "serve"],
+        ["--served-model", "gpt", "--enforce-eager", "/models/m", "--max-model-len", "4096"],
+        False,
+    )
+    assert parsed is not None
+    assert parsed.value("served-model-name") == "gpt"
+    assert parsed.has("enforce-eager") and parsed.value("enforce-eager") is None
+    assert parsed.model == "/models/m" and parsed.value("max-model-len") == "4096"
+    # a flag newer than the table is kept verbatim, and its value with it
+    future = parse_vllm(["vllm", "serve"], ["/m", "--brand-new-flag", "x"], False)
+    assert future is not None and future.value("brand-new-flag") == "x"
+
+
+# ---------------------------------------------------------------- hosts as the resolver reads them
+
+NUMERIC_HOSTS = ["134744072", "0x08080808", "0x8.8.8.8", "010.010.010.010", "8.8.2056"]
+
+
+@pytest.mark.parametrize("host", [*NUMERIC_HOSTS, "8.8.8.8", "10.1.2.3", "0x7f.1", "0"])
+def test_numeric_hosts_read_as_inet_aton_reads_them(host: str) -> None:
+    import ipaddress
+    import socket
+
+    from swissai.core.compliance.context import ipv4_as_resolved
+
+    expected = ipaddress.IPv4Address(socket.inet_aton(host))  # the C library's reading
+    assert ipv4_as_resolved(host) == expected
+
+
+@pytest.mark.parametrize("host", ["vllm", "gpt-oss.ai.svc", "08", "1.2.3.4.5", "256.1.1.1", "1_0"])
+def test_names_and_invalid_numbers_are_not_addresses(host: str) -> None:
+    from swissai.core.compliance.context import ipv4_as_resolved
+
+    assert ipv4_as_resolved(host) is None
+
+
+@pytest.mark.parametrize("host", NUMERIC_HOSTS)
+def test_numeric_hosts_are_external_addresses_not_service_names(tmp_path: Path, host: str) -> None:
+    import yaml
+
+    manifest = _serving(tmp_path, ["/models/m"])
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    data["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": f"http://{host}:4317"},
+        {"name": "HF_ENDPOINT", "value": f"http://{host}"},
+    ]
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    report = check([manifest], BASELINE_SITE)
+    res_001 = [f.message for f in report.findings if f.rule_id == "RES-001"]
+    assert any("sends data to 8.8.8.8" in m for m in res_001), res_001
+    res_005 = [f.message for f in report.findings if f.rule_id == "RES-005"]
+    assert any("HF_ENDPOINT points at 8.8.8.8" in m for m in res_005), res_005
+
+
+# ---------------------------------------------------------------- RES-007 and the encodings
+
+
+def _gpt_oss(tmp_path: Path, env: list[dict[str, str]], required_files: str | None = None) -> Path:
+    import yaml
+
+    manifest = _serving(tmp_path, ["/models/gpt-oss-120b"], name="gpt-oss-120b")
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    pod = data["spec"]["template"]["spec"]
+    pod["containers"][0]["env"] = env
+    if required_files is not None:
+        pod["initContainers"] = [
+            {
+                "name": "verify-model",
+                "image": "registry.bank.internal/vllm/vllm-openai@sha256:" + "4" * 64,
+                "command": ["python3", "/opt/swissai/verify_model.py"],
+                "env": [{"name": "REQUIRED_FILES", "value": required_files}],
+            }
+        ]
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return manifest
+
+
+def _res_007(report: object) -> list[tuple[str, str]]:
+    from swissai.models.findings import Report
+
+    assert isinstance(report, Report)
+    return [
+        (f.severity, f.message)
+        for f in report.findings
+        if f.rule_id == "RES-007" and f.evidence_expected is None
+    ]
+
+
+def test_res_007_wants_the_encodings_in_the_model_directory(tmp_path: Path) -> None:
+    from swissai.core.encodings import ENCODINGS_SUBDIR
+
+    def env(base: str) -> list[dict[str, str]]:
+        return [
+            {"name": "TIKTOKEN_ENCODINGS_BASE", "value": base},
+            {"name": "TIKTOKEN_RS_CACHE_DIR", "value": base},
+        ]
+
+    inside = f"/models/gpt-oss-120b/{ENCODINGS_SUBDIR}"
+    assert _res_007(check([_gpt_oss(tmp_path, env(inside))], BASELINE_SITE)) == []
+    elsewhere = _res_007(check([_gpt_oss(tmp_path, env("/models/gpt-oss-120b/tiktoken"))], None))
+    assert [s for s, _ in elsewhere] == ["medium"]
+    assert f"not {inside}" in elsewhere[0][1]
+    info = next(r.info for r in rules() if r.info.id == "RES-007")
+    assert f"`{ENCODINGS_SUBDIR}/` folder of the model directory" in info.remediation
+
+
+def test_res_007_checks_encoding_hashes_against_tiktokens_pins(tmp_path: Path) -> None:
+    from swissai.core.encodings import ENCODINGS_SUBDIR, TIKTOKEN_SHA256
+
+    base = f"/models/gpt-oss-120b/{ENCODINGS_SUBDIR}"
+    env = [
+        {"name": "TIKTOKEN_ENCODINGS_BASE", "value": base},
+        {"name": "TIKTOKEN_RS_CACHE_DIR", "value": base},
+    ]
+    pinned = ";".join(f"{ENCODINGS_SUBDIR}/{n}={h}" for n, h in TIKTOKEN_SHA256.items())
+    assert _res_007(check([_gpt_oss(tmp_path, env, pinned)], BASELINE_SITE)) == []
+    wrong = pinned.replace(TIKTOKEN_SHA256["o200k_base.tiktoken"], "ab" * 32)
+    found = _res_007(check([_gpt_oss(tmp_path, env, wrong)], BASELINE_SITE))
+    assert len(found) == 1 and found[0][0] == "high"
+    assert "o200k_base.tiktoken to sha256 abababababababab" in found[0][1]
+    assert TIKTOKEN_SHA256["o200k_base.tiktoken"][:16] in found[0][1]

@@ -16,11 +16,18 @@ from urllib.parse import urlparse
 
 import yaml
 
+from swissai.core.vllm_flag_table import TAKES_VALUE
+from swissai.core.vllm_flags import FORBIDDEN_ARGS, forbidden_reason, parse_flag
 from swissai.models.findings import SEVERITY_RANK, CheckResult, Finding, RuleInfo, Target
 from swissai.models.manifest import Document, join_path
 from swissai.models.plan import ServePlan
 from swissai.models.policy import CompliancePolicy, Severity
-from swissai.models.site import SiteProfile
+from swissai.models.site import (
+    EXAMPLE_DIGEST,
+    EXAMPLE_MANIFEST_SHA256,
+    EXAMPLE_REVISION,
+    SiteProfile,
+)
 
 # kind -> paths of the pod specs it holds (pod template metadata sits beside each `spec`)
 POD_SPEC_PATHS: dict[str, list[str]] = {
@@ -110,6 +117,38 @@ def parse_image(raw: str) -> ImageRef:
     return ImageRef(raw=raw, registry=registry.lower(), repository=path, tag=tag, digest=digest)
 
 
+# The all-zero values `swissai init` writes (swissai.models.site) until the site fills in its
+# own: a render from an unedited swissai.yaml carries them, and nothing real ever has them.
+PLACEHOLDER_HINTS = {
+    "image.digest": "the digest of the image in your registry (`crane digest` or `skopeo "
+    "inspect` of your mirror), in image.digest of swissai.yaml",
+    "model.revision": "the 40-hex commit of the weights you staged, in model.revision of "
+    "swissai.yaml",
+    "model.manifest_sha256": "the sha256 `swissai model manifest DIR` prints for the model's "
+    "SHA256SUMS, in model.manifest_sha256 of swissai.yaml",
+}
+
+
+def placeholder_of(value: str) -> str | None:
+    """Which init placeholder `value` is (image.digest, model.revision,
+    model.manifest_sha256), or None. Accepts an image reference, `sha256:…` or bare hex."""
+    text = value.strip().strip("'\"").lower()
+    if text.endswith("@" + EXAMPLE_DIGEST) or text == EXAMPLE_DIGEST:
+        return "image.digest" if "@" in text else "model.manifest_sha256"
+    if text == EXAMPLE_REVISION:
+        return "model.revision"
+    if text == EXAMPLE_MANIFEST_SHA256:
+        return "model.manifest_sha256"
+    return None
+
+
+def placeholder_message(what: str, where: str) -> str:
+    return (
+        f"{where} is the all-zero placeholder `swissai init` writes for {what}, not a real "
+        f"value: put {PLACEHOLDER_HINTS[what]} (then render again)"
+    )
+
+
 def digest_valid(raw: str) -> bool:
     return bool(_DIGEST.search(raw.strip()))
 
@@ -117,13 +156,55 @@ def digest_valid(raw: str) -> bool:
 # ---------------------------------------------------------------- hosts and networks
 
 
+def ipv4_as_resolved(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a resolver reads in `host`, or None when it is a name. glibc's
+    getaddrinfo (and so curl, Python, Go's cgo resolver) accepts every inet_aton(3) form: one
+    to four parts, each decimal, octal (leading 0) or hex (0x), the last part filling the
+    remaining bytes: `134744072`, `0x08080808`, `0x8.8.8.8`, `010.010.010.010` and `8.8.2056`
+    are all 8.8.8.8. Such a host is an address, never an in-cluster service name."""
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers: list[int] = []
+    for part in parts:
+        text = part.lower()
+        if text.startswith("0x"):
+            digits, base = text[2:], 16
+        elif len(text) > 1 and text.startswith("0"):
+            digits, base = text[1:], 8
+        else:
+            digits, base = text, 10
+        if not digits and base == 16:
+            digits = "0"  # inet_aton reads a bare `0x` as 0
+        try:
+            if not digits or not digits.isalnum():
+                return None
+            numbers.append(int(digits, base))
+        except ValueError:
+            return None
+    *leading, last = numbers
+    if any(n > 0xFF for n in leading) or last >= 1 << (8 * (4 - len(leading))):
+        return None
+    value = last
+    for index, number in enumerate(leading):
+        value |= number << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def canonical_host(host: str) -> str:
+    """`host` with a numeric IPv4 form (`0x08080808`) written as the dotted quad it means."""
+    address = ipv4_as_resolved(host)
+    return str(address) if address is not None else host
+
+
 def host_of(value: str) -> str:
-    """Host of a URL or host:port string ('' when there is none)."""
+    """Host of a URL or host:port string ('' when there is none); a numeric IPv4 host in any
+    form the resolver accepts is returned as its dotted quad."""
     text = value.strip()
     if "://" not in text:
         text = "//" + text
     try:
-        return (urlparse(text).hostname or "").lower()
+        return canonical_host((urlparse(text).hostname or "").lower())
     except ValueError:
         return ""
 
@@ -133,15 +214,19 @@ def is_internal_host(host: str, policy: CompliancePolicy) -> bool:
         return True
     if host in ("localhost", "127.0.0.1", "::1"):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if "." not in host:
-            return True  # a bare service name resolves inside the cluster
-        return any(
-            host == d.lstrip(".") or host.endswith("." + d.lstrip("."))
-            for d in policy.internal_domains
-        )
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipv4_as_resolved(host)
+    if address is None:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            if "." not in host:
+                return True  # a bare service name resolves inside the cluster
+            return any(
+                host == d.lstrip(".") or host.endswith("." + d.lstrip("."))
+                for d in policy.internal_domains
+            )
+    if address.is_loopback:
+        return True
     return any(address in ipaddress.ip_network(c, strict=False) for c in policy.internal_cidrs)
 
 
@@ -192,30 +277,26 @@ def service_selects(selector: Any, labels: dict[str, str]) -> bool:
 
 # ---------------------------------------------------------------- vLLM arguments
 
-# flags that take no value (so the next token may be the positional model)
-BOOLEAN_FLAGS = {
-    "trust-remote-code",
-    "enable-log-requests",
-    "enable-log-outputs",
-    "disable-log-requests",
-    "disable-log-stats",
-    "disable-fastapi-docs",
-    "enable-lora",
-    "enable-expert-parallel",
-    "enable-tokenizer-info-endpoint",
-    "enable-prefix-caching",
-    "no-enable-prefix-caching",
-    "enforce-eager",
-    "enable-auto-tool-choice",
-    "enable-chunked-prefill",
-    "enable-ssl-refresh",
-    "enable-prompt-tokens-details",
-    "enable-server-load-tracking",
-    "headless",
-    "enable-force-include-usage",
-    "disable-uvicorn-access-log",
-    "enable-sleep-mode",
-}
+
+def vllm_flag(token: str) -> tuple[str, bool | None]:
+    """The flag a `--` token is to vLLM (no leading dashes) and whether it takes a value (None:
+    a flag this vLLM does not know). One normalisation with `render` and `serve`
+    (swissai.core.vllm_flags): `_` for `-`, unique prefixes expanded as argparse does
+    (`--trust-remote` is `--trust-remote-code`, `--api-ke=x` is `--api-key x`). A spelling that
+    vLLM refuses but that folds onto a forbidden flag (`--Trust-Remote-Code`, an ambiguous
+    prefix such as `--enable-log-req`... of a newer vLLM) is read as that forbidden flag, so
+    the rules judge what was meant."""
+    flag = parse_flag(token)
+    if flag is None:
+        return token.lstrip("-"), None
+    if flag.known:
+        return flag.name[2:], flag.takes_value
+    if forbidden_reason(token) is not None:
+        folded = flag.name.lower()
+        for forbidden in FORBIDDEN_ARGS:
+            if forbidden == folded or forbidden.startswith(folded):
+                return forbidden[2:], TAKES_VALUE.get(forbidden)
+    return flag.name[2:], None
 
 
 @dataclass
@@ -297,14 +378,14 @@ def parse_vllm(
         tok = tokens[i]
         if tok in ("&&", ";", "||", "|"):
             break
-        if tok.startswith("--"):
-            name, eq, value = tok[2:].partition("=")
-            name = name.replace("_", "-")
+        if tok.startswith("--") and tok != "--":
+            name, takes_value = vllm_flag(tok)
+            _, eq, value = tok.partition("=")
             if eq:
                 parsed.flags.setdefault(name, []).append(value)
             elif (
-                name in BOOLEAN_FLAGS
-                or name.startswith("no-")
+                takes_value is False
+                or (takes_value is None and name.startswith("no-"))
                 or i + 1 >= len(tokens)
                 or tokens[i + 1].startswith("-")
             ):
@@ -695,7 +776,8 @@ class CheckContext:
             except yaml.YAMLError:
                 continue
             for k, v in as_dict(loaded).items():
-                flag = str(k).replace("_", "-")
+                # vLLM turns each key into `--key` and parses it like a command-line flag
+                flag, _ = vllm_flag("--" + str(k))
                 if flag == "model" and vllm.model is None:
                     vllm.model = str(v)
                 if v is True:
@@ -811,3 +893,43 @@ class CheckContext:
 
     def evidence_date_ok(self, date: dt.date | None, max_days: int) -> bool:
         return date is not None and (self.today - date).days <= max_days
+
+
+# ---------------------------------------------------------------- shared selections
+
+
+def serving_services(ctx: CheckContext) -> list[Document]:
+    out = []
+    for svc in ctx.kind("Service"):
+        selector = get(svc.data, "spec.selector")
+        if any(
+            pod.namespace == svc.namespace and service_selects(selector, pod.labels)
+            for pod in ctx.serving_pods
+        ):
+            out.append(svc)
+    return out
+
+
+def serving_workloads(ctx: CheckContext) -> list[PodSpecRef]:
+    seen: set[str] = set()
+    out = []
+    for pod in ctx.serving_pods:
+        if pod.obj.ref not in seen:
+            seen.add(pod.obj.ref)
+            out.append(pod)
+    return out
+
+
+def mount_for(c: ContainerRef, path: str) -> tuple[int, dict[str, object]] | None:
+    """The volume mount (index, mount) that holds `path`: the longest mountPath above it."""
+    best: tuple[int, dict[str, object]] | None = None
+    for i, m in enumerate(as_list(c.container.get("volumeMounts"))):
+        mount = as_dict(m)
+        mp = str(mount.get("mountPath") or "").rstrip("/")
+        if (
+            mp
+            and (path == mp or path.startswith(mp + "/"))
+            and (best is None or len(mp) > len(str(best[1].get("mountPath"))))
+        ):
+            best = (i, mount)
+    return best

@@ -110,6 +110,26 @@ def _date(value: Any) -> dt.date | None:
     return None
 
 
+def _expiry_problem(value: Any) -> str | None:
+    """Why `expires` is not an expiry date, or None. A date (YAML `2026-09-30`) or the same as
+    a string; a timestamp is refused rather than cut to its day (an approval expires on a day,
+    and a time without a zone is ambiguous)."""
+    if isinstance(value, dt.datetime):
+        return (
+            f"expires {value.isoformat(sep=' ')} is a timestamp; write the day it expires "
+            f"(YYYY-MM-DD, e.g. {value.date().isoformat()})"
+        )
+    if isinstance(value, dt.date):
+        return None
+    if isinstance(value, str):
+        try:
+            dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return f"expires {value!r} is not a date (YYYY-MM-DD)"
+        return None
+    return f"expires {value!r} ({type(value).__name__}) is not a date (YYYY-MM-DD)"
+
+
 def parse_waivers(
     entries: list[WaiverEntry],
     known: set[str],
@@ -150,24 +170,12 @@ def parse_waivers(
             )
             continue
         expires = data["expires"]
-        if isinstance(expires, str):
-            try:
-                expires = dt.date.fromisoformat(expires)
-            except ValueError:
-                findings.append(
-                    finding(
-                        "WAIVER-INVALID",
-                        e,
-                        f"waiver {ref}: expires {expires!r} is not a date (YYYY-MM-DD)",
-                        ref,
-                    )
-                )
-                continue
-        if not isinstance(expires, dt.date):
-            findings.append(
-                finding("WAIVER-INVALID", e, f"waiver {ref}: expires is not a date", ref)
-            )
+        problem = _expiry_problem(expires)
+        if problem is not None:
+            findings.append(finding("WAIVER-INVALID", e, f"waiver {ref}: {problem}", ref))
             continue
+        if isinstance(expires, str):
+            expires = dt.date.fromisoformat(expires.strip())
         rule_id = str(data["rule"])
         if rule_id not in known:
             findings.append(

@@ -1,5 +1,9 @@
 """The rule registry: one function per rule, registered with stable metadata.
 
+This module imports no rule module (rule modules import it, for the `rule` decorator); the
+package `__init__` imports every rule module, so `REGISTRY` is complete whenever the package is
+imported, without a circular import.
+
 References are written as the catalog abbreviates them (`FINMA-OR §IV.D`, `FADP 16`,
 `CKV_K8S_43`) and expanded here with the confidence that ../compliance/sources.md gives them:
 verified where the primary text (or the project's own repository) was read, secondary where
@@ -158,16 +162,8 @@ def rule(
 
 
 def rules() -> list[Rule]:
-    """All rules in catalog order (theme order, then number)."""
-    from swissai.core.compliance import (
-        rules_gov,
-        rules_hrd,
-        rules_net_sec,
-        rules_res,
-        rules_sup_ops,
-    )
-
-    del rules_res, rules_net_sec, rules_sup_ops, rules_gov, rules_hrd
+    """All rules in catalog order (theme order, then number). The registry is complete once
+    `swissai.core.compliance` is imported: its `__init__` imports every rule module."""
     order = list(THEMES)
     return sorted(
         REGISTRY.values(),

@@ -9,9 +9,9 @@ from swissai.core.compliance.context import (
     get,
     host_of,
     is_internal_host,
+    serving_workloads,
 )
 from swissai.core.compliance.registry import rule
-from swissai.core.compliance.rules_sup_ops import serving_workloads
 from swissai.models.policy import Severity
 
 INVENTORY_LABEL = "swissai.io/inventory-id"

@@ -22,6 +22,7 @@ from swissai.core.compliance.context import (
     selector_matches,
 )
 from swissai.core.compliance.registry import rule
+from swissai.core.encodings import ENCODINGS_ENV, ENCODINGS_SUBDIR, TIKTOKEN_SHA256
 from swissai.models.manifest import Document
 from swissai.models.policy import Severity
 
@@ -681,13 +682,43 @@ def res_006(ctx: CheckContext, r: Results) -> None:
             r.fail(ps, "vllm.env", f"plan: {message}")
 
 
+TIKTOKEN_BASE, TIKTOKEN_CACHE = ENCODINGS_ENV
+
+
+def _encodings_dir(model: str | None) -> str | None:
+    """Where the encodings belong: `<model dir>/encodings` for a model served from a local
+    directory (swissai.core.encodings: the model's sha256 manifest covers them there)."""
+    if not model or not model.startswith("/"):
+        return None
+    return f"{model.rstrip('/')}/{ENCODINGS_SUBDIR}"
+
+
+def _pinned_encoding_hashes(c: ContainerRef) -> Iterator[tuple[str, str, str, str]]:
+    """(field, file name, sha256 given, sha256 tiktoken pins) for every encoding file that a
+    verify container of the pod checks (REQUIRED_FILES="path=sha256;...")."""
+    for index, other in enumerate(as_list(c.pod.spec.get("initContainers"))):
+        for j, e in enumerate(as_list(as_dict(other).get("env"))):
+            env = as_dict(e)
+            if env.get("name") != "REQUIRED_FILES" or not isinstance(env.get("value"), str):
+                continue
+            for item in filter(None, str(env["value"]).split(";")):
+                path, _, sha = item.partition("=")
+                name = path.rsplit("/", 1)[-1]
+                if name in TIKTOKEN_SHA256:
+                    field = f"{c.pod.path}.initContainers[{index}].env[{j}]"
+                    yield field, name, sha.strip().lower(), TIKTOKEN_SHA256[name]
+
+
 @rule(
     "RES-007",
     title="gpt-oss runtime artefacts (harmony encodings, FlashInfer kernels) are pre-staged",
     severity="high",
     targets=["manifests", "site"],
-    inspects="""For gpt-oss models: `TIKTOKEN_ENCODINGS_BASE` is an absolute local path (a URL
-    is a finding) and `TIKTOKEN_RS_CACHE_DIR` is set; FlashInfer kernels come from
+    inspects=f"""For gpt-oss models: `{TIKTOKEN_BASE}` is an absolute local path (a URL is a
+    finding), the `{ENCODINGS_SUBDIR}/` folder of the model directory when the model is served
+    from a local directory (medium otherwise: the model's sha256 manifest does not cover the
+    encodings elsewhere), and `{TIKTOKEN_CACHE}` is set; a verify container that pins the
+    encoding files pins the sha256 tiktoken itself pins; FlashInfer kernels come from
     `FLASHINFER_CUBIN_DIR` (a local path) or the site attests that the image ships
     `flashinfer-cubin` and `flashinfer-jit-cache` (what the image holds is evidence: medium
     until attested).""",
@@ -702,11 +733,12 @@ def res_006(ctx: CheckContext, r: Results) -> None:
         "tiktoken",
         "FINMA-OR §IV.B",
     ],
-    remediation="""Copy o200k_base.tiktoken and cl100k_base.tiktoken into the model volume (e.g.
-    /models/encodings), set both variables; build the image with the FlashInfer artefact
-    packages or set FLASHINFER_CUBIN_DIR.""",
-    not_checked="the tiktoken file hashes (the ServePlan does not list files; SUP-003's model "
-    "manifest should).",
+    remediation=f"""Copy {" and ".join(TIKTOKEN_SHA256)} into the `{ENCODINGS_SUBDIR}/` folder
+    of the model directory (e.g. /models/gpt-oss-120b/{ENCODINGS_SUBDIR}), so the model's
+    sha256 manifest covers them, and point {TIKTOKEN_BASE} and {TIKTOKEN_CACHE} at it; build
+    the image with the FlashInfer artefact packages or set FLASHINFER_CUBIN_DIR.""",
+    not_checked="the encoding files themselves (check reads manifests, not volumes: "
+    "`swissai model verify` hashes them against tiktoken's pins).",
 )
 def res_007(ctx: CheckContext, r: Results) -> None:
     unstaged: list[str] = []
@@ -719,26 +751,44 @@ def res_007(ctx: CheckContext, r: Results) -> None:
             continue
         s = ctx.subject(c.obj)
         r.ok(s)
-        base = c.env_value("TIKTOKEN_ENCODINGS_BASE")
+        base = c.env_value(TIKTOKEN_BASE)
+        expected = _encodings_dir(v.model)
         if not base:
             r.fail(
                 s,
-                c.env_path("TIKTOKEN_ENCODINGS_BASE"),
-                f"container {c.name}: TIKTOKEN_ENCODINGS_BASE is not set: harmony downloads encodings from openaipublic.blob.core.windows.net",
+                c.env_path(TIKTOKEN_BASE),
+                f"container {c.name}: {TIKTOKEN_BASE} is not set: harmony downloads encodings from openaipublic.blob.core.windows.net",
             )
         elif not base.startswith("/"):
             r.fail(
                 s,
-                c.env_path("TIKTOKEN_ENCODINGS_BASE"),
-                f"container {c.name}: TIKTOKEN_ENCODINGS_BASE is {base}, not a local path",
+                c.env_path(TIKTOKEN_BASE),
+                f"container {c.name}: {TIKTOKEN_BASE} is {base}, not a local path",
             )
-        if not c.env_value("TIKTOKEN_RS_CACHE_DIR"):
+        elif expected is not None and base.rstrip("/") != expected:
             r.fail(
                 s,
-                c.env_path("TIKTOKEN_RS_CACHE_DIR"),
-                f"container {c.name}: TIKTOKEN_RS_CACHE_DIR is not set",
+                c.env_path(TIKTOKEN_BASE),
+                f"container {c.name}: {TIKTOKEN_BASE} is {base}, not {expected}: outside the "
+                f"model's {ENCODINGS_SUBDIR}/ folder the model's sha256 manifest does not cover "
+                "the encodings",
                 severity="medium",
             )
+        if not c.env_value(TIKTOKEN_CACHE):
+            r.fail(
+                s,
+                c.env_path(TIKTOKEN_CACHE),
+                f"container {c.name}: {TIKTOKEN_CACHE} is not set",
+                severity="medium",
+            )
+        for field, name, given, pinned in _pinned_encoding_hashes(c):
+            if given != pinned:
+                r.fail(
+                    s,
+                    field,
+                    f"REQUIRED_FILES pins {name} to sha256 {given[:16]}..., tiktoken pins "
+                    f"{pinned[:16]}...: harmony would refuse the file or load another one",
+                )
         cubin = c.env_value("FLASHINFER_CUBIN_DIR")
         if cubin and not cubin.startswith("/"):
             r.fail(

@@ -1,0 +1,368 @@
+"""OPS: resilience (catalog §6)."""
+
+from __future__ import annotations
+
+from swissai.core.compliance.context import (
+    CheckContext,
+    Results,
+    as_dict,
+    as_list,
+    get,
+    mount_for,
+    selector_matches,
+    serving_workloads,
+)
+from swissai.core.compliance.registry import rule
+from swissai.models.manifest import Document
+from swissai.models.policy import Severity
+
+
+def _replicas(ctx: CheckContext, obj: Document) -> int:
+    for hpa in ctx.kind("HorizontalPodAutoscaler"):
+        target = as_dict(get(hpa.data, "spec.scaleTargetRef"))
+        if (
+            hpa.namespace == obj.namespace
+            and target.get("kind") == obj.kind
+            and target.get("name") == obj.name
+        ):
+            return int(get(hpa.data, "spec.minReplicas") or 1)
+    value = get(obj.data, "spec.replicas")
+    return int(value) if isinstance(value, int) else 1
+
+
+@rule(
+    "OPS-001",
+    title="Redundant serving replicas with a workable PodDisruptionBudget and GPU headroom",
+    severity="medium",
+    targets=["manifests", "live", "plan"],
+    inspects="""Serving workloads have `replicas` (or HPA `minReplicas`) >= `min_replicas` (the
+    plan's `layout.replicas` too); a PodDisruptionBudget selects the pods and still allows a
+    disruption. Live: allocatable GPUs on allowed-location nodes cover (replicas + 1) x GPUs
+    per replica. High when the site marks a critical function.""",
+    references=[
+        "FINMA-OR §IV.E",
+        "FINMA-OR §V",
+        'FINMA-AI "Tests and ongoing monitoring"',
+        "DPO 3(2)(d),(e)",
+        "KL pdb-min-available",
+        "KL pdb-max-unavailable",
+        "KY require-pdb",
+    ],
+    remediation="Two replicas on different GPU nodes plus a PDB with `maxUnavailable: 1`.",
+)
+def ops_001(ctx: CheckContext, r: Results) -> None:
+    sev: Severity | None = "high" if ctx.policy.criticality == "critical_function" else None
+    minimum = ctx.policy.min_replicas
+    for pod in serving_workloads(ctx):
+        obj = pod.obj
+        if obj.kind == "Pod" and obj.source == "cluster":
+            continue
+        s = ctx.subject(obj)
+        r.ok(s)
+        replicas = _replicas(ctx, obj)
+        if replicas < minimum:
+            r.fail(
+                s,
+                "spec.replicas",
+                f"{replicas} replica(s) < min_replicas {minimum}: one node loss stops the service",
+                severity=sev,
+            )
+        pdbs = [
+            p
+            for p in ctx.in_namespace("PodDisruptionBudget", obj.namespace)
+            if selector_matches(get(p.data, "spec.selector"), pod.labels)
+            and get(p.data, "spec.selector")
+        ]
+        if not pdbs:
+            r.fail(
+                s, "metadata", f"no PodDisruptionBudget selects the pods of {obj.ref}", severity=sev
+            )
+        for p in pdbs:
+            max_u, min_a = get(p.data, "spec.maxUnavailable"), get(p.data, "spec.minAvailable")
+            blocked = (
+                (max_u is not None and str(max_u) in ("0", "0%"))
+                or (isinstance(min_a, int) and min_a >= replicas)
+                or str(min_a) == "100%"
+            )
+            if blocked:
+                r.fail(
+                    ctx.subject(p),
+                    "spec",
+                    f"PodDisruptionBudget {p.name} allows no disruption (node drains block)",
+                    severity=sev,
+                )
+    ps = ctx.plan_subject
+    if ps is not None and ctx.plan is not None:
+        r.ok(ps)
+        if ctx.plan.layout.replicas < minimum:
+            r.fail(
+                ps,
+                "layout.replicas",
+                f"the plan has {ctx.plan.layout.replicas} replica(s) < min_replicas {minimum}",
+                severity=sev,
+            )
+    nodes = ctx.kind("Node")
+    if nodes and ctx.plan is not None:
+        gpus = sum(
+            int(str(get(n.data, f'status.allocatable["{ctx.policy.gpu_resource}"]') or 0))
+            for n in nodes
+            if n.labels.get(ctx.policy.location_label_key) in ctx.policy.allowed_locations
+        )
+        need = (ctx.plan.layout.replicas + 1) * ctx.plan.layout.gpus_per_replica
+        if gpus < need:
+            r.fail(
+                ctx.missing("Node/(gpu headroom)", nodes[0]),
+                "",
+                f"{gpus} allocatable GPUs on Swiss nodes < (replicas + 1) x GPUs per replica = {need}",
+                severity=sev,
+            )
+
+
+HOST_KEY = "kubernetes.io/hostname"
+
+
+@rule(
+    "OPS-002",
+    title="Replicas spread across nodes and Swiss failure domains",
+    severity="medium",
+    targets=["manifests", "live"],
+    inspects="""Serving workloads with two or more replicas have pod anti-affinity or
+    `topologySpreadConstraints` on `kubernetes.io/hostname`, and on
+    `topology.kubernetes.io/zone` or the location label when the site spreads across sites.
+    Live: running serving pods sit on distinct nodes.""",
+    references=[
+        "FINMA-OR §IV.E",
+        "FINMA-OR §V",
+        "KL no-anti-affinity",
+        "KY spread-pods-across-topology",
+    ],
+    remediation="Add spread constraints; keep both sites in Switzerland (RES-002).",
+)
+def ops_002(ctx: CheckContext, r: Results) -> None:
+    for pod in serving_workloads(ctx):
+        if pod.obj.kind == "Pod":
+            continue
+        s = ctx.subject(pod.obj)
+        r.ok(s)
+        if _replicas(ctx, pod.obj) < 2 and pod.obj.kind != "LeaderWorkerSet":
+            continue
+        keys = {
+            str(as_dict(t).get("topologyKey"))
+            for t in as_list(pod.spec.get("topologySpreadConstraints"))
+        }
+        aa = as_dict(get(pod.spec, "affinity.podAntiAffinity"))
+        for term in as_list(aa.get("requiredDuringSchedulingIgnoredDuringExecution")):
+            keys.add(str(as_dict(term).get("topologyKey")))
+        for term in as_list(aa.get("preferredDuringSchedulingIgnoredDuringExecution")):
+            keys.add(str(get(term, "podAffinityTerm.topologyKey")))
+        if HOST_KEY not in keys:
+            r.fail(
+                s,
+                f"{pod.path}.topologySpreadConstraints",
+                "replicas are not spread across nodes (kubernetes.io/hostname)",
+            )
+        if ctx.policy.spread_across_sites and not keys & {
+            "topology.kubernetes.io/zone",
+            ctx.policy.location_label_key,
+        }:
+            r.fail(
+                s,
+                f"{pod.path}.topologySpreadConstraints",
+                "replicas are not spread across zones/sites",
+            )
+    by_owner: dict[str, list[str]] = {}
+    for p in ctx.live_pods:
+        owner = as_dict((as_list(p.metadata.get("ownerReferences")) or [{}])[0]).get("name")
+        images = " ".join(
+            str(as_dict(c).get("image")) for c in as_list(get(p.data, "spec.containers"))
+        )
+        if owner and "vllm" in images and get(p.data, "spec.nodeName"):
+            by_owner.setdefault(f"{p.namespace}/{owner}", []).append(
+                str(get(p.data, "spec.nodeName"))
+            )
+    for owner, node_names in by_owner.items():
+        if len(node_names) != len(set(node_names)):
+            r.fail(
+                ctx.missing(f"ReplicaSet/{owner}", ctx.live_pods[0]),
+                "",
+                f"replicas of {owner} share a node: {sorted(node_names)}",
+            )
+
+
+@rule(
+    "OPS-003",
+    title="CPU, memory, GPU and shared memory are declared",
+    severity="medium",
+    targets=["manifests"],
+    inspects="""vLLM containers request CPU and memory and limit memory; the GPU limit
+    (`gpu_resource`) is set and equals any request; `/dev/shm` is an emptyDir with
+    `medium: Memory` and a `sizeLimit` (not hostPath, not hostIPC); the namespace has a
+    ResourceQuota or LimitRange in the inputs.""",
+    references=[
+        "CKV_K8S_10",
+        "CKV_K8S_11",
+        "CKV_K8S_12",
+        "CKV_K8S_13",
+        "KL unset-cpu-requirements",
+        "KL unset-memory-requirements",
+        "NSA-K8s (resource policies)",
+        "FINMA-OR §IV.B",
+    ],
+    remediation="Set requests and limits from the sizing step of `swissai plan`.",
+)
+def ops_003(ctx: CheckContext, r: Results) -> None:
+    gpu = ctx.policy.gpu_resource
+    for c in ctx.serving:
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        res = as_dict(c.container.get("resources"))
+        req, lim = as_dict(res.get("requests")), as_dict(res.get("limits"))
+        rpath = f"{c.path}.resources"
+        for what, ok in (
+            ("CPU request", "cpu" in req),
+            ("memory request", "memory" in req),
+            ("memory limit", "memory" in lim),
+        ):
+            if not ok:
+                r.fail(s, rpath, f"container {c.name}: no {what}")
+        if gpu not in lim:
+            r.fail(s, rpath, f"container {c.name}: no {gpu} limit")
+        elif gpu in req and str(req[gpu]) != str(lim[gpu]):
+            r.fail(s, rpath, f"container {c.name}: {gpu} request {req[gpu]} != limit {lim[gpu]}")
+        shm = mount_for(c, "/dev/shm")
+        volumes = {
+            str(as_dict(v).get("name")): as_dict(v) for v in as_list(c.pod.spec.get("volumes"))
+        }
+        if shm is None or str(shm[1].get("mountPath")).rstrip("/") != "/dev/shm":
+            r.fail(
+                s,
+                f"{c.path}.volumeMounts",
+                f"container {c.name}: no /dev/shm emptyDir (medium: Memory) for NCCL and tensor transfer",
+            )
+        else:
+            vol = volumes.get(str(shm[1].get("name")), {})
+            ed = as_dict(vol.get("emptyDir"))
+            if "emptyDir" not in vol or ed.get("medium") != "Memory" or not ed.get("sizeLimit"):
+                r.fail(
+                    s,
+                    f"{c.path}.volumeMounts[{shm[0]}]",
+                    f"container {c.name}: /dev/shm must be an emptyDir with medium Memory and a sizeLimit",
+                )
+        if c.pod.spec.get("hostIPC") is True:
+            r.fail(
+                s,
+                f"{c.pod.path}.hostIPC",
+                "hostIPC: the Docker advice --ipc=host must not become host IPC on Kubernetes",
+            )
+    for ns in ctx.namespaces:
+        if not ctx.in_namespace("ResourceQuota", ns) and not ctx.in_namespace("LimitRange", ns):
+            declared = [o for o in ctx.kind("Namespace") if ns is not None and o.name == ns]
+            r.fail(
+                ctx.subject(declared[0])
+                if declared
+                else ctx.missing(f"Namespace/{ns or '(unset)'}", ctx.first_in_namespace(ns)),
+                "",
+                f"namespace {ns or '(unset)'} has no ResourceQuota or LimitRange in the inputs",
+            )
+
+
+@rule(
+    "OPS-004",
+    title="Probes fit vLLM start-up and serving behaviour",
+    severity="medium",
+    targets=["manifests"],
+    inspects="""vLLM containers: readinessProbe HTTP GET `/health`; a livenessProbe; a
+    startupProbe with failureThreshold x periodSeconds >= `model_load_budget_seconds`; probes
+    never call key-protected `/v1` paths. Containers that serve no API (Ray workers of a
+    LeaderWorkerSet, `--headless` engines) need only a livenessProbe; a startupProbe they carry
+    must still cover the budget.""",
+    references=[
+        "CKV_K8S_8",
+        "CKV_K8S_9",
+        "KL liveness-port",
+        "KL readiness-port",
+        "FINMA-OR §IV.E",
+        'FINMA-AI "Tests and ongoing monitoring"',
+    ],
+    remediation="Use the probe template from `swissai render`.",
+)
+def ops_004(ctx: CheckContext, r: Results) -> None:
+    budget = ctx.policy.model_load_budget_seconds
+    for c in ctx.serving:
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        api = c.serves_api  # workers answer no HTTP: no /health to be ready on
+        ready = as_dict(c.container.get("readinessProbe"))
+        if api and str(get(ready, "httpGet.path") or "") != "/health":
+            r.fail(
+                s,
+                f"{c.path}.readinessProbe",
+                f"container {c.name}: readinessProbe is not an HTTP GET on /health",
+            )
+        if not c.container.get("livenessProbe"):
+            r.fail(s, f"{c.path}.livenessProbe", f"container {c.name}: no livenessProbe")
+        startup = as_dict(c.container.get("startupProbe"))
+        if not startup and api:
+            r.fail(
+                s,
+                f"{c.path}.startupProbe",
+                f"container {c.name}: no startupProbe (loading and graph capture take minutes)",
+            )
+        elif startup:
+            window = int(startup.get("failureThreshold") or 3) * int(
+                startup.get("periodSeconds") or 10
+            )
+            if window < budget:
+                r.fail(
+                    s,
+                    f"{c.path}.startupProbe",
+                    f"container {c.name}: startupProbe allows {window}s < model_load_budget_seconds {budget}",
+                )
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            path = str(get(c.container, f"{probe}.httpGet.path") or "")
+            if path.startswith("/v1"):
+                r.fail(
+                    s,
+                    f"{c.path}.{probe}.httpGet.path",
+                    f"container {c.name}: {probe} calls the key-protected {path}",
+                )
+
+
+@rule(
+    "OPS-005",
+    title="Recovery objectives, fallback and restore tests are declared",
+    severity="medium",
+    targets=["site"],
+    inspects="""`compliance.bcm` has criticality, RTO, RPO, a fallback mode, a restore procedure
+    and a restore/DR test no older than 365 days. High for a critical function.""",
+    references=[
+        "FINMA-OR §IV.E",
+        "FINMA-OR §V",
+        'FINMA-AI "Tests and ongoing monitoring"',
+        "DPO 3(2)(d)",
+    ],
+    remediation="Fill the BCM block; schedule a restore test.",
+    evidence="compliance.bcm (criticality, rto_minutes, rpo_minutes, fallback, restore_procedure, last_restore_test).",
+)
+def ops_005(ctx: CheckContext, r: Results) -> None:
+    bcm = ctx.policy.bcm
+    if bcm is None:
+        r.missing_evidence(
+            ctx.site_path("bcm"),
+            "recovery objectives and restore tests are not declared",
+            "compliance.bcm with RTO, RPO, fallback, restore procedure and last restore test",
+        )
+        return
+    site = ctx.site_subject
+    r.ok(site)
+    sev: Severity | None = "high" if ctx.policy.criticality == "critical_function" else None
+    for name in ("criticality", "rto_minutes", "rpo_minutes", "fallback", "restore_procedure"):
+        if getattr(bcm, name) in (None, ""):
+            r.fail(site, ctx.site_path(f"bcm.{name}"), f"bcm.{name} is missing", severity=sev)
+    if not ctx.evidence_date_ok(bcm.last_restore_test, 365):
+        r.fail(
+            site,
+            ctx.site_path("bcm.last_restore_test"),
+            "no restore/DR test within 365 days",
+            severity=sev,
+        )
