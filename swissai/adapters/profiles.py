@@ -22,14 +22,14 @@ from swissai.models.model import ModelSpec
 from swissai.resources import profiles_dir
 
 # Profile and catalog ids as ARCHITECTURE.md spells them (`h100-80gb`, `llama-3.3-70b-instruct`):
-# lower-case ASCII letters and digits, '-', '.' and '_' inside, no '..', at most 64 characters.
-PROFILE_ID = re.compile(r"[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,63}", re.ASCII)
+# lower-case ASCII letters and digits, '-', '_' and single '.' between them (no '..'), no '/'.
+PROFILE_ID = re.compile(r"[a-z0-9](?:[a-z0-9_-]|\.[a-z0-9_-]){0,63}", re.ASCII)
 MODEL_HINT = "--model takes a catalog id, a model directory or a config.json"
 
 
 def is_profile_id(text: str) -> bool:
     """Whether `text` may name a file under profiles/ (no '/', no '..', ASCII only)."""
-    return PROFILE_ID.fullmatch(text) is not None and not text.endswith(".")
+    return PROFILE_ID.fullmatch(text) is not None
 
 
 def _validation_message(exc: ValidationError) -> str:

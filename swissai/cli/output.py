@@ -9,8 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from swissai.errors import InputError
-
 
 def to_document(model: BaseModel, fmt: str) -> str:
     data: Any = model.model_dump(mode="json")
@@ -22,17 +20,12 @@ def to_document(model: BaseModel, fmt: str) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename): an interrupted write never leaves half a file.
-    An unwritable path is a one-line input error (exit 2)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {path}: {exc.strerror}", hint="check the --out path"
-        ) from exc
+    """Write atomically through adapters/files (random O_EXCL|O_NOFOLLOW temp file, fsync,
+    rename; nothing left behind on error; links and directories refused). An unwritable path
+    is a one-line input error (exit 2)."""
+    from swissai.adapters.files import write_text_atomic as write_atomic
+
+    write_atomic(path, text)
 
 
 def write_artifact(path: Path, model: BaseModel) -> None:
