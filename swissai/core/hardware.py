@@ -40,15 +40,16 @@ def parse_gpu_spec(text: str) -> tuple[list[tuple[int, str]], int]:
     parts: list[tuple[int, str]] = []
     for raw in spec.split(","):
         m = _PART.fullmatch(raw.strip())
-        if not m or int(m[1]) < 1:
+        digits = m[1].lstrip("0") if m else ""
+        if not m or not digits:
             raise InputError(f"--gpus {_shown(text)}: '{_shown(raw)}' is not COUNTxID", _SPEC_HINT)
-        if len(m[1]) > _MAX_COUNT_DIGITS or int(m[1]) > MAX_GPUS:
+        if len(digits) > _MAX_COUNT_DIGITS or int(digits) > MAX_GPUS:  # digits bounded first
             raise InputError(
                 f"--gpus {_shown(text)}: {_shown(m[1])} GPUs of {m[2]}, more than the "
                 f"{MAX_GPUS} swissai plans for",
                 hint="plan one serving cluster at a time",
             )
-        parts.append((int(m[1]), m[2]))
+        parts.append((int(digits), m[2]))
     total = sum(c for c, _ in parts)
     if total > MAX_GPUS:
         raise InputError(
