@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from swissai.adapters.yaml_safe import DOCUMENT_LIMITS, YamlSyntaxError, load_data_file
 from swissai.errors import InputError
 from swissai.models.gpu import Hardware
 from swissai.models.inventory import INVENTORY_API_VERSION, GpuInventory
@@ -45,16 +44,19 @@ def parse_inventory(data: Any, origin: str) -> GpuInventory:
 
 
 def read_inventory_file(path: Path) -> GpuInventory:
+    """A `swissai probe --out` snapshot, loaded within DOCUMENT_LIMITS (adapters/yaml_safe:
+    bounded size and nesting, no aliases, no duplicate keys, UTF-8)."""
+    if path.is_dir():
+        raise InputError(f"cannot read inventory {path}: is a directory", hint=SNAPSHOT_HINT)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read inventory {path}: {exc.strerror}") from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        data = load_data_file(path, DOCUMENT_LIMITS, what="inventory", hint=SNAPSHOT_HINT)
+    except YamlSyntaxError as exc:
         raise InputError(
-            f"inventory {path} is not valid {path.suffix[1:] or 'YAML'}: {exc}"
-        ) from exc
+            f"inventory {path} is not valid {exc.syntax.lower()}: "
+            + (f"line {exc.line}: " if exc.line else "")
+            + exc.problem,
+            hint=SNAPSHOT_HINT,
+        ) from None
     return parse_inventory(data, str(path))
 
 

@@ -7,96 +7,71 @@ Unreadable or non-Kubernetes input is an InputError (exit 2) that names the file
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from swissai.adapters.yaml_safe import (
+    MANIFEST_LIMITS,
+    WAIVER_LIMITS,
+    LoadLimits,
+    compose_yaml,
+    read_capped,
+    read_stdin_capped,
+)
 from swissai.errors import InputError
 from swissai.models.manifest import Document, join_path
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
+MANIFEST_HINT = "swissai check takes Kubernetes manifests (YAML or JSON)"
 
 
-def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            child = join_path(path, str(key))
-            lines[child] = key_node.start_mark.line + 1
-            if not isinstance(value_node, yaml.ScalarNode):
-                _record_lines(value_node, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            child = join_path(path, index)
-            lines[child] = item.start_mark.line + 1
-            if not isinstance(item, yaml.ScalarNode):
-                _record_lines(item, child, lines)
-
-
-def _reject_duplicate_keys(node: yaml.Node, name: str) -> None:
-    """A mapping that repeats a key: YAML loaders silently keep the last value, so two files
-    concatenated without `---` would read as one object (the first one lost). Refused."""
-    stack = [node]
-    visited: set[int] = set()  # aliases share nodes: visit each once
+def _record_lines(root: yaml.Node, lines: dict[str, int]) -> None:
+    """Field path -> line, iteratively (no recursion limit). A node shared through aliases is
+    entered once: its fields keep the lines of the anchor, and `Document.line_of` falls back
+    from a path under an alias to the alias's own line."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    entered: set[int] = set()
     while stack:
-        current = stack.pop()
-        if id(current) in visited:
+        node, path = stack.pop()
+        if id(node) in entered:
             continue
-        visited.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            seen: dict[tuple[str, str], int] = {}
-            for key_node, value_node in current.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
-                    key = (key_node.tag, key_node.value)
-                    line = key_node.start_mark.line + 1
-                    if key in seen:
-                        raise InputError(
-                            f"{name}:{line}: duplicate key {key_node.value!r} "
-                            f"(first at line {seen[key]})",
-                            hint="separate concatenated files with `---`; a key may appear "
-                            "once per mapping",
-                        )
-                    seen[key] = line
-                stack.append(value_node)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
+        entered.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                child = join_path(path, str(key))
+                lines[child] = key_node.start_mark.line + 1
+                if not isinstance(value_node, yaml.ScalarNode):
+                    stack.append((value_node, child))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                child = join_path(path, index)
+                lines[child] = item.start_mark.line + 1
+                if not isinstance(item, yaml.ScalarNode):
+                    stack.append((item, child))
 
 
-def parse_yaml_documents(text: str, name: str) -> Iterator[tuple[Any, int, dict[str, int]]]:
-    """Yield (data, start line, field lines) for each non-empty document of `text`."""
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            _reject_duplicate_keys(node, name)
-            data = loader.construct_document(node)
-            if data is None:
-                continue
-            lines: dict[str, int] = {}
-            _record_lines(node, "", lines)
-            yield data, node.start_mark.line + 1, lines
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark is not None else name
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(
-            f"{where}: not valid YAML ({problem})",
-            hint="swissai check takes Kubernetes manifests (YAML or JSON)",
-        ) from exc
-    finally:
-        loader.dispose()
+def parse_yaml_documents(
+    text: str, name: str, limits: LoadLimits = MANIFEST_LIMITS
+) -> Iterator[tuple[Any, int, dict[str, int]]]:
+    """Yield (data, start line, field lines) for each non-empty document of `text`, loaded
+    within `limits` (adapters/yaml_safe: size, aliases, nesting, duplicate keys, scalars)."""
+    for data, node in compose_yaml(text, name, limits, hint=MANIFEST_HINT):
+        lines: dict[str, int] = {}
+        _record_lines(node, lines)
+        yield data, node.start_mark.line + 1, lines
 
 
 def load_yaml_file(path: Path) -> Document | None:
-    """One YAML mapping with field lines (plans, site profiles, waivers); None if empty."""
-    text = _read(path)
-    docs = list(parse_yaml_documents(text, str(path)))
+    """One YAML mapping with field lines (plans and site profiles for `check`); None if empty.
+    Bounded like a waiver file (WAIVER_LIMITS: 4 MiB, aliases counted, not refused), so that a
+    manifest passed as `--plan` by mistake is still told apart as "not a ServePlan"; the
+    plan and site loaders proper (plan_file, site) refuse aliases."""
+    text = read_capped(path, WAIVER_LIMITS)
+    docs = list(parse_yaml_documents(text, str(path), WAIVER_LIMITS))
     if not docs:
         return None
     data, line, lines = docs[0]
@@ -105,13 +80,16 @@ def load_yaml_file(path: Path) -> Document | None:
     return Document(data=data, file=str(path), line=line, lines=lines)
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, limits: LoadLimits = MANIFEST_LIMITS) -> str:
+    """A manifest (or waiver) file as text, within the size limit, UTF-8."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, a file is expected here")
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file or directory") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from exc
+        return read_capped(path, limits)
+    except InputError as exc:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory") from None
+        raise exc from None
 
 
 def _objects(text: str, name: str, source: Literal["file", "stdin"]) -> Iterator[Document]:
@@ -180,7 +158,7 @@ def load_manifests(paths: Iterable[str], stdin_text: str | None = None) -> list[
     objects: list[Document] = []
     for name in _expand(paths):
         if name == "-":
-            text = stdin_text if stdin_text is not None else sys.stdin.read()
+            text = stdin_text if stdin_text is not None else read_stdin_capped(MANIFEST_LIMITS)
             found = list(_objects(text, "-", "stdin"))
         else:
             found = list(_objects(_read(Path(name)), name, "file"))

@@ -8,7 +8,6 @@ version exists to migrate from yet). Wrong types and missing keys are exit 2 wit
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +79,12 @@ def plan_from_mapping(data: Any, source: str) -> tuple[ServePlan, list[str]]:
 
 
 def load_plan(path: Path) -> tuple[ServePlan, list[str]]:
-    """A `swissai plan --out` file (YAML, or JSON for .json) -> (plan, warnings)."""
-    import yaml
+    """A `swissai plan --out` file (YAML, or JSON for .json) -> (plan, warnings). Loaded within
+    DOCUMENT_LIMITS (adapters/yaml_safe): bounded size and nesting, no aliases, no duplicate
+    keys; every problem is exit 2 naming the file."""
+    from swissai.adapters.yaml_safe import DOCUMENT_LIMITS, load_data_file
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise InputError(f"cannot read plan {path}: {reason}", hint=HINT) from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InputError(f"plan {path} is not valid YAML/JSON", hint=HINT) from exc
+    if path.is_dir():
+        raise InputError(f"cannot read plan {path}: is a directory", hint=HINT)
+    data = load_data_file(path, DOCUMENT_LIMITS, what="plan", hint=HINT)
     return plan_from_mapping(data, str(path))

@@ -41,17 +41,16 @@ def site_path(given: Path | None, *, required: bool) -> Path | None:
 
 
 def load_site(path: Path) -> SiteProfile:
-    """Load and validate; any problem is an InputError (exit 2) naming the key's path."""
-    import yaml
+    """Load and validate; any problem is an InputError (exit 2) naming the key's path. Loaded
+    within DOCUMENT_LIMITS (adapters/yaml_safe): bounded size and nesting, no aliases, no
+    duplicate keys (a second `namespace:` must not silently win), UTF-8."""
+    from swissai.adapters.yaml_safe import DOCUMENT_LIMITS, load_data_file
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read site profile {path}: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"site profile {path} is not valid YAML: {exc}") from exc
+    if path.is_dir():
+        raise InputError(f"cannot read site profile {path}: is a directory")
+    data = load_data_file(
+        path, DOCUMENT_LIMITS, what="site profile", hint="compare with a fresh `swissai init`"
+    )
     if not isinstance(data, dict):
         raise InputError(f"site profile {path} must be a mapping", hint="run `swissai init`")
     try:

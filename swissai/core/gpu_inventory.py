@@ -59,7 +59,9 @@ CUDA_MIN_DRIVER: dict[str, str] = {
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", text))
+    """'550.90.07' -> (550, 90, 7). ASCII digits only (`\\d` also matches other scripts'
+    digits) and at most 9 per part, so int() is cheap whatever a snapshot holds."""
+    return tuple(int(p) for p in re.findall(r"[0-9]{1,9}", text[:64]))
 
 
 def _gib(n_bytes: int | None) -> float:
@@ -72,7 +74,10 @@ def _indices(gpus: Iterable[InventoryGpu]) -> str:
 
 
 def arch_for(compute_capability: str) -> str:
-    major, minor = _version_tuple(compute_capability)[:2]
+    parts = _version_tuple(compute_capability)
+    if len(parts) < 2:
+        return "unknown"
+    major, minor = parts[:2]
     if major == 7:
         return "Turing" if minor >= 5 else "Volta"
     if major == 8:
@@ -164,6 +169,13 @@ def spec_from_nvml(gpu: InventoryGpu, host: str, gpus_per_node: int) -> GpuSpec:
             hint="plan with --gpus COUNTxID for the nearest profile (`swissai plan --list-gpus`)",
         )
     usable = gpu.memory_total_bytes - (gpu.memory_reserved_bytes or 0)
+    if usable <= 0:
+        raise InputError(
+            f"gpus.{gpu.index}: '{gpu.name}' has no usable memory "
+            f"(memory_total_bytes {gpu.memory_total_bytes}, reserved "
+            f"{gpu.memory_reserved_bytes or 0})",
+            hint="probe the host again with `swissai probe --out`",
+        )
     return GpuSpec(
         id=slug(gpu.name, _gib(gpu.memory_total_bytes)),
         name=gpu.name,
@@ -191,6 +203,11 @@ def spec_for_mig(gpu: InventoryGpu, base: GpuSpec | None, host: str) -> GpuSpec:
     inst = max(gpu.mig_instances, key=lambda m: m.memory_total_bytes or 0)
     parent = base or spec_from_nvml(gpu, host, 1)
     total = inst.memory_total_bytes or 0
+    if total <= 0:
+        raise InputError(
+            f"gpus.{gpu.index}: no MIG instance reports its memory",
+            hint="probe the host again with `swissai probe --out`",
+        )
     fraction = total / gpu.memory_total_bytes if gpu.memory_total_bytes else 1.0
     compute = _mig_slices(inst.profile)
     profile = inst.profile or f"{round(_gib(total))}gb"

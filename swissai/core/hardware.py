@@ -1,4 +1,10 @@
-"""GPU spec strings: COUNTxID[,COUNTxID...][@NODES] (ARCHITECTURE.md, 'GPU ids')."""
+"""GPU spec strings: COUNTxID[,COUNTxID...][@NODES] (ARCHITECTURE.md, 'GPU ids').
+
+Counts are ASCII digits only: Python's `\\d` and `int()` also accept other scripts' digits
+('８', Arabic-Indic '٨'), which no tool downstream (vLLM, Kubernetes) reads as numbers.
+Counts are bounded before `int()` converts them (Python refuses more than 4300 digits with a
+ValueError, sys.get_int_max_str_digits) and after: the layout search walks node counts.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,16 @@ import re
 from collections.abc import Callable
 
 from swissai.errors import InputError
-from swissai.models.gpu import GpuGroup, GpuSpec, Hardware
+from swissai.models.gpu import MAX_GPUS, MAX_NODES, GpuGroup, GpuSpec, Hardware
 
-_PART = re.compile(r"^(\d+)x([a-z0-9][a-z0-9.-]*)$")
+_PART = re.compile(r"([0-9]+)x([a-z0-9][a-z0-9.-]{0,63})", re.ASCII)
+_NODES = re.compile(r"[0-9]{1,6}", re.ASCII)
+_MAX_COUNT_DIGITS = len(str(MAX_GPUS))
+_SPEC_HINT = "write e.g. 8xh100-80gb; `swissai plan --list-gpus` shows the ids"
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_gpu_spec(text: str) -> tuple[list[tuple[int, str]], int]:
@@ -17,25 +30,35 @@ def parse_gpu_spec(text: str) -> tuple[list[tuple[int, str]], int]:
     nodes = 1
     if "@" in spec:
         spec, _, node_text = spec.partition("@")
-        if not node_text.isdigit() or int(node_text) < 1:
+        if not _NODES.fullmatch(node_text) or not 1 <= int(node_text) <= MAX_NODES:
             raise InputError(
-                f"--gpus {text}: '@{node_text}' is not a node count",
+                f"--gpus {_shown(text)}: '@{_shown(node_text)}' is not a node count "
+                f"(1 to {MAX_NODES})",
                 hint="write e.g. 16xh100-80gb@2 for two nodes of eight",
             )
         nodes = int(node_text)
     parts: list[tuple[int, str]] = []
     for raw in spec.split(","):
-        m = _PART.match(raw.strip())
-        if not m or int(m[1]) < 1:
+        m = _PART.fullmatch(raw.strip())
+        digits = m[1].lstrip("0") if m else ""
+        if not m or not digits:
+            raise InputError(f"--gpus {_shown(text)}: '{_shown(raw)}' is not COUNTxID", _SPEC_HINT)
+        if len(digits) > _MAX_COUNT_DIGITS or int(digits) > MAX_GPUS:  # digits bounded first
             raise InputError(
-                f"--gpus {text}: '{raw}' is not COUNTxID",
-                hint="write e.g. 8xh100-80gb; `swissai plan --list-gpus` shows the ids",
+                f"--gpus {_shown(text)}: {_shown(m[1])} GPUs of {m[2]}, more than the "
+                f"{MAX_GPUS} swissai plans for",
+                hint="plan one serving cluster at a time",
             )
-        parts.append((int(m[1]), m[2]))
+        parts.append((int(digits), m[2]))
     total = sum(c for c, _ in parts)
+    if total > MAX_GPUS:
+        raise InputError(
+            f"--gpus {_shown(text)}: {total} GPUs, more than the {MAX_GPUS} swissai plans for",
+            hint="plan one serving cluster at a time",
+        )
     if total % nodes:
         raise InputError(
-            f"--gpus {text}: {total} GPUs do not split evenly over {nodes} nodes",
+            f"--gpus {_shown(text)}: {total} GPUs do not split evenly over {nodes} nodes",
             hint="give a GPU count that is a multiple of the node count",
         )
     return parts, nodes

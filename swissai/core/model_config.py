@@ -11,21 +11,53 @@ from __future__ import annotations
 from typing import Any
 
 from swissai.errors import InputError
-from swissai.models.model import LayerAttention, MlaDims, ModelSpec, MoeDims, Quantization
+from swissai.models.model import (
+    MAX_EXPERTS,
+    MAX_HEAD_DIM,
+    MAX_HEADS,
+    MAX_HIDDEN_SIZE,
+    MAX_INTERMEDIATE_SIZE,
+    MAX_LAYERS,
+    MAX_LORA_RANK,
+    MAX_POSITIONS,
+    MAX_VOCAB_SIZE,
+    LayerAttention,
+    MlaDims,
+    ModelSpec,
+    MoeDims,
+    Quantization,
+)
 
 # Bytes per unquantized parameter as vLLM serves it with --dtype auto: fp32 checkpoints are
 # served in fp16/bf16 (vllm/config/model.py, _get_and_verify_dtype), so they count 2 bytes too.
 _DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 2}
+MAX_INT64 = 2**63 - 1  # the widest integer a config.json field can mean
 
 
-def _int(config: dict[str, Any], *keys: str, default: int | None = None) -> int:
+_HINT = "is this a Hugging Face config.json of a decoder-only model?"
+
+
+def _int(
+    config: dict[str, Any],
+    *keys: str,
+    default: int | None = None,
+    low: int = 0,
+    high: int = MAX_INT64,
+) -> int:
+    """The first of `keys` present (not null), an integer in [low, high]. Booleans, floats,
+    strings and lists are refused: a config.json is read as transformers writes it."""
     for key in keys:
         value = config.get(key)
         if value is not None:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise InputError(
-                    f"config.json: '{key}' must be an integer, got {value!r}",
-                    hint="is this a Hugging Face config.json of a decoder-only model?",
+                    f"config.json: '{key}' must be an integer, got {_show(value)}", hint=_HINT
+                )
+            if not low <= value <= high:
+                raise InputError(
+                    f"config.json: '{key}' must be an integer from {low} to {high}, "
+                    f"got {_show(value)}",
+                    hint=_HINT,
                 )
             return value
     if default is not None:
@@ -36,14 +68,36 @@ def _int(config: dict[str, Any], *keys: str, default: int | None = None) -> int:
     )
 
 
-def _positive(config: dict[str, Any], key: str, default: int | None = None) -> int:
-    value = _int(config, key, default=default)
+def _positive(config: dict[str, Any], key: str, high: int, default: int | None = None) -> int:
+    value = _int(config, key, default=default, low=-MAX_INT64, high=MAX_INT64)
     if value < 1:
         raise InputError(
-            f"config.json: '{key}' must be a positive integer, got {value}",
-            hint="is this a Hugging Face config.json of a decoder-only model?",
+            f"config.json: '{key}' must be a positive integer, got {value}", hint=_HINT
+        )
+    if value > high:
+        raise InputError(
+            f"config.json: '{key}' is {value}, more than {high} (no real model comes near; "
+            "a corrupt config?)",
+            hint=_HINT,
         )
     return value
+
+
+def _show(value: Any) -> str:
+    """A value for a one-line message: short, whatever it is."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge integer"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    """A list of module names (modules_to_not_convert, ignore); anything else is refused."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(
+            f"config.json: 'quantization_config.{key}' must be a list of strings", hint=_HINT
+        )
+    return list(value)
 
 
 def parse_quantization(config: dict[str, Any]) -> Quantization:
@@ -52,28 +106,51 @@ def parse_quantization(config: dict[str, Any]) -> Quantization:
         return Quantization()
     if not isinstance(qc, dict):
         raise InputError("config.json: 'quantization_config' must be a mapping")
-    method = str(qc.get("quant_method", "")).lower()
+    method = str(qc.get("quant_method", "")).lower()[:40]
     if method == "mxfp4":
         return Quantization(
             method="mxfp4",
             mx_block_size=32,  # OCP MX: one E8M0 scale per 32 values (mxfp4_utils.OCP_MX_BLOCK_SIZE)
-            unquantized_modules=list(qc.get("modules_to_not_convert") or []),
+            unquantized_modules=_strings(
+                qc.get("modules_to_not_convert"), "modules_to_not_convert"
+            ),
         )
     if method == "fp8":
         block = qc.get("weight_block_size")
+        if block is not None and (
+            not isinstance(block, list)
+            or len(block) != 2
+            or not all(
+                isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_HIDDEN_SIZE
+                for b in block
+            )
+        ):
+            raise InputError(
+                "config.json: 'quantization_config.weight_block_size' must be two positive "
+                f"integers, got {_show(block)}",
+                hint=_HINT,
+            )
         return Quantization(
             method="fp8_block" if block else "fp8_channel",
             weight_block_size=list(block) if block else None,
-            unquantized_modules=list(qc.get("modules_to_not_convert") or []),
+            unquantized_modules=_strings(
+                qc.get("modules_to_not_convert"), "modules_to_not_convert"
+            ),
         )
     if method == "compressed-tensors":
         groups = qc.get("config_groups") or {}
+        if not isinstance(groups, dict):
+            raise InputError(
+                "config.json: 'quantization_config.config_groups' must be a mapping", hint=_HINT
+            )
         for group in groups.values():
-            weights = (group or {}).get("weights") or {}
+            weights = (group if isinstance(group, dict) else {}).get("weights") or {}
+            if not isinstance(weights, dict):
+                continue
             if weights.get("num_bits") == 8 and weights.get("type") == "float":
                 return Quantization(
                     method="fp8_channel",
-                    unquantized_modules=list(qc.get("ignore") or []),
+                    unquantized_modules=_strings(qc.get("ignore"), "ignore"),
                 )
         raise InputError(
             "config.json: this compressed-tensors scheme is not supported by the planner",
@@ -87,7 +164,9 @@ def parse_quantization(config: dict[str, Any]) -> Quantization:
 
 def _layer_attention(config: dict[str, Any], num_layers: int) -> list[LayerAttention]:
     types = config.get("layer_types")
-    if isinstance(types, list) and types:
+    if types is not None and not isinstance(types, list):
+        raise InputError("config.json: 'layer_types' must be a list", hint=_HINT)
+    if types:
         if len(types) != num_layers:
             raise InputError(
                 f"config.json: layer_types has {len(types)} entries for {num_layers} layers"
@@ -99,11 +178,11 @@ def _layer_attention(config: dict[str, Any], num_layers: int) -> list[LayerAtten
             elif t == "full_attention":
                 out.append("full")
             else:
-                raise InputError(f"config.json: unknown layer type {t!r}")
+                raise InputError(f"config.json: unknown layer type {_show(t)}")
         return out
     if config.get("use_sliding_window") and config.get("sliding_window"):
         # Qwen2-style: layers from max_window_layers on use the window.
-        first = _int(config, "max_window_layers", default=num_layers)
+        first = _int(config, "max_window_layers", default=num_layers, high=MAX_LAYERS)
         return ["full" if i < first else "sliding" for i in range(num_layers)]
     return ["full"] * num_layers
 
@@ -115,15 +194,19 @@ def parse_model_config(
     if not isinstance(config, dict):
         raise InputError("config.json must be a JSON object")
     archs = config.get("architectures") or ["unknown"]
-    model_type = str(config.get("model_type", "unknown"))
-    hidden = _positive(config, "hidden_size")
-    layers = _positive(config, "num_hidden_layers")
-    heads = _positive(config, "num_attention_heads")
-    kv_heads = _positive(config, "num_key_value_heads", default=heads)
-    head_dim = _positive(config, "head_dim", default=max(1, hidden // heads))
-    intermediate = _positive(config, "intermediate_size")
-    vocab = _positive(config, "vocab_size")
-    max_pos = _positive(config, "max_position_embeddings")
+    if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
+        raise InputError("config.json: 'architectures' must be a list of names", hint=_HINT)
+    model_type = config.get("model_type", "unknown")
+    if not isinstance(model_type, str):
+        raise InputError("config.json: 'model_type' must be a string", hint=_HINT)
+    hidden = _positive(config, "hidden_size", MAX_HIDDEN_SIZE)
+    layers = _positive(config, "num_hidden_layers", MAX_LAYERS)
+    heads = _positive(config, "num_attention_heads", MAX_HEADS)
+    kv_heads = _positive(config, "num_key_value_heads", MAX_HEADS, default=heads)
+    head_dim = _positive(config, "head_dim", MAX_HEAD_DIM, default=max(1, hidden // heads))
+    intermediate = _positive(config, "intermediate_size", MAX_INTERMEDIATE_SIZE)
+    vocab = _positive(config, "vocab_size", MAX_VOCAB_SIZE)
+    max_pos = _positive(config, "max_position_embeddings", MAX_POSITIONS)
     if not config.get("kv_lora_rank") and heads % kv_heads:
         raise InputError(
             f"config.json: {heads} attention heads do not group over {kv_heads} KV heads",
@@ -136,19 +219,22 @@ def parse_model_config(
     is_gpt_oss = model_type == "gpt_oss"
     attention_bias = bool(config.get("attention_bias", False))
     qk_norm = model_type.startswith("qwen3")
-    sliding_window = config.get("sliding_window") if config.get("sliding_window") else None
+    sliding_window = (
+        _positive(config, "sliding_window", MAX_POSITIONS) if config.get("sliding_window") else None
+    )
     layer_attention = _layer_attention(config, layers)
     if "sliding" not in layer_attention:
         sliding_window = None
 
     mla: MlaDims | None = None
     if config.get("kv_lora_rank"):
+        q_lora_rank = config.get("q_lora_rank")
         mla = MlaDims(
-            kv_lora_rank=_int(config, "kv_lora_rank"),
-            q_lora_rank=config.get("q_lora_rank"),
-            qk_nope_head_dim=_int(config, "qk_nope_head_dim"),
-            qk_rope_head_dim=_int(config, "qk_rope_head_dim"),
-            v_head_dim=_int(config, "v_head_dim"),
+            kv_lora_rank=_positive(config, "kv_lora_rank", MAX_LORA_RANK),
+            q_lora_rank=_positive(config, "q_lora_rank", MAX_LORA_RANK) if q_lora_rank else None,
+            qk_nope_head_dim=_positive(config, "qk_nope_head_dim", MAX_HEAD_DIM),
+            qk_rope_head_dim=_positive(config, "qk_rope_head_dim", MAX_HEAD_DIM),
+            v_head_dim=_positive(config, "v_head_dim", MAX_HEAD_DIM),
         )
 
     moe: MoeDims | None = None
@@ -158,8 +244,12 @@ def parse_model_config(
         or config.get("n_routed_experts")
     )
     if num_experts:
-        experts_per_token = _int(config, "num_experts_per_tok", "experts_per_token")
-        if not isinstance(num_experts, int) or not 1 <= experts_per_token <= num_experts:
+        experts_key = next(
+            k for k in ("num_local_experts", "num_experts", "n_routed_experts") if config.get(k)
+        )
+        num_experts = _positive(config, experts_key, MAX_EXPERTS)
+        experts_per_token = _int(config, "num_experts_per_tok", "experts_per_token", low=-MAX_INT64)
+        if not 1 <= experts_per_token <= num_experts:
             raise InputError(
                 f"config.json: {experts_per_token} experts per token of {num_experts} experts",
                 hint="num_experts_per_tok must be between 1 and the number of experts",
@@ -167,9 +257,11 @@ def parse_model_config(
         moe = MoeDims(
             num_experts=num_experts,
             experts_per_token=experts_per_token,
-            moe_intermediate_size=_positive(config, "moe_intermediate_size", default=intermediate),
-            num_shared_experts=_int(config, "n_shared_experts", default=0),
-            first_dense_layers=_int(config, "first_k_dense_replace", default=0),
+            moe_intermediate_size=_positive(
+                config, "moe_intermediate_size", MAX_INTERMEDIATE_SIZE, default=intermediate
+            ),
+            num_shared_experts=_int(config, "n_shared_experts", default=0, high=MAX_EXPERTS),
+            first_dense_layers=_int(config, "first_k_dense_replace", default=0, high=layers),
         )
 
     # --- parameter count, tensor by tensor -------------------------------------------------
@@ -235,7 +327,7 @@ def parse_model_config(
         qk_norm=qk_norm,
         attention="mla" if mla else "gqa",
         layer_attention=layer_attention,
-        sliding_window=int(sliding_window) if sliding_window else None,
+        sliding_window=sliding_window,
         mla=mla,
         moe=moe,
         quantization=parse_quantization(config),

@@ -99,11 +99,28 @@ def batch_defaults(gpu: GpuSpec, behaviour: VllmBehaviour) -> tuple[int, int]:
 
 
 def validate_request(req: PlanRequest) -> None:
-    """Reject impossible options (exit 2) before anything touches the machine."""
+    """Reject impossible options (exit 2) before anything touches the machine. Every number is
+    bounded: NaN and infinities are not fractions, and absurd counts (10**30 sequences) must
+    be refused here, not discovered as a hang or an overflow in the sizing."""
+    import math
+
+    from swissai.models.plan import (
+        MAX_CONCURRENCY,
+        MAX_NUM_BATCHED_TOKENS,
+        MAX_NUM_SEQS,
+        MAX_PARALLEL_SIZE,
+    )
+
+    def _count(value: int) -> str:
+        # str() of an int over 4300 digits raises (sys.get_int_max_str_digits); a message
+        # line must not be the 5000-digit number either.
+        return str(value) if abs(value) < 10**18 else f"a {value.bit_length()}-bit integer"
+
     model = req.model
-    if req.gpu_memory_utilization is not None and not 0 < req.gpu_memory_utilization <= 1:
+    util = req.gpu_memory_utilization
+    if util is not None and not (math.isfinite(util) and 0 < util <= 1):
         raise InputError(
-            f"--gpu-memory-utilization {req.gpu_memory_utilization} must be in (0, 1]",
+            f"--gpu-memory-utilization {util} must be in (0, 1]",
             hint="vLLM takes a fraction of total GPU memory, e.g. 0.9",
         )
     if req.max_model_len is not None:
@@ -114,26 +131,31 @@ def validate_request(req: PlanRequest) -> None:
             )
         if req.max_model_len > model.max_position_embeddings:
             raise InputError(
-                f"--max-model-len {req.max_model_len} exceeds {model.id}'s "
+                f"--max-model-len {_count(req.max_model_len)} exceeds {model.id}'s "
                 f"max_position_embeddings {model.max_position_embeddings}",
                 hint=f"vLLM refuses this; use at most {model.max_position_embeddings}",
             )
     if req.block_size is not None and req.block_size not in VALID_BLOCK_SIZES:
         raise InputError(
-            f"--block-size {req.block_size} is not one vLLM accepts",
+            f"--block-size {_count(req.block_size)} is not one vLLM accepts",
             hint="choose one of " + ", ".join(map(str, VALID_BLOCK_SIZES)),
         )
-    for flag, value in (
-        ("--max-num-seqs", req.max_num_seqs),
-        ("--max-num-batched-tokens", req.max_num_batched_tokens),
-        ("--concurrency", req.concurrency),
-        ("--tp", req.tp),
-        ("--pp", req.pp),
-        ("--dp", req.dp),
+    for flag, value, most in (
+        ("--max-num-seqs", req.max_num_seqs, MAX_NUM_SEQS),
+        ("--max-num-batched-tokens", req.max_num_batched_tokens, MAX_NUM_BATCHED_TOKENS),
+        ("--concurrency", req.concurrency, MAX_CONCURRENCY),
+        ("--tp", req.tp, MAX_PARALLEL_SIZE),
+        ("--pp", req.pp, MAX_PARALLEL_SIZE),
+        ("--dp", req.dp, MAX_PARALLEL_SIZE),
     ):
         if value is not None and value < 1:
             raise InputError(
-                f"{flag} must be at least 1, got {value}",
+                f"{flag} must be at least 1, got {_count(value)}",
+                hint=f"leave {flag} out to let swissai choose",
+            )
+        if value is not None and value > most:
+            raise InputError(
+                f"{flag} {_count(value)} is more than {most:,}, the most swissai plans for",
                 hint=f"leave {flag} out to let swissai choose",
             )
     if (

@@ -9,6 +9,11 @@ from pydantic import Field
 from swissai.models.base import Frozen
 
 GIB = 1024**3
+# Bounds of one plan's hardware: the largest single vLLM deployments run on a few hundred GPUs
+# (wide expert parallelism for DeepSeek-V3 over 12-18 nodes of 8), so 4096 GPUs on 512 nodes
+# of 8 is generous; beyond it the layout search (divisors of the node count) is pointless work.
+MAX_GPUS = 4096
+MAX_NODES = 512
 
 
 class GpuSpec(Frozen):
@@ -56,14 +61,14 @@ class GpuGroup(Frozen):
     """COUNT GPUs of one profile."""
 
     gpu: GpuSpec
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=MAX_GPUS)
 
 
 class Hardware(Frozen):
     """What the plan may use: GPU groups over NODES nodes (from --gpus, --inventory or a probe)."""
 
     groups: list[GpuGroup]
-    nodes: int = Field(ge=1)
+    nodes: int = Field(ge=1, le=MAX_NODES)
     source: Literal["spec", "inventory", "probe", "default"] = "spec"
     spec: str = Field(description="the COUNTxID[,COUNTxID][@NODES] string this came from")
     nvlink_domain_size: int | None = Field(

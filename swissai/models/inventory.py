@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from swissai.models.base import Frozen
+from swissai.models.gpu import MAX_GPUS
 
 INVENTORY_API_VERSION: Literal["swissai/v1alpha1"] = "swissai/v1alpha1"
 
@@ -21,6 +22,20 @@ INVENTORY_API_VERSION: Literal["swissai/v1alpha1"] = "swissai/v1alpha1"
 # nvmlDeviceGetTopologyCommonAncestor: NVML_TOPOLOGY_INTERNAL (same board) -> "X"... see
 # adapters/nvml.py for the mapping.
 PcieLevel = Literal["internal", "PIX", "PXB", "PHB", "NODE", "SYS"]
+
+# Bounds a snapshot must respect, so that a corrupt or hostile file is refused with the key's
+# path instead of planning nonsense: 1 PiB is 3500x the largest GPU memory shipping (288 GB,
+# B300 / MI355X); 1 PB/s and 100 kW are far above any device; MIG makes at most 7 instances
+# (A100/H100/B200 MIG user guide); NVML indices and PIDs fit in 32 bits.
+MAX_MEMORY_BYTES = 2**50
+MAX_BANDWIDTH_GB_S = 1e6
+MAX_POWER_WATTS = 1e5
+MAX_MIG_INSTANCES = 64
+MAX_PROCESSES = 65_536
+# 'major.minor' as the probe writes NVML's integers (nvmlDeviceGetCudaComputeCapability).
+COMPUTE_CAPABILITY_PATTERN = r"^[0-9]{1,3}\.[0-9]{1,3}$"
+# A profile id names a file under profiles/gpus: no '/', no '..' (adapters/profiles.PROFILE_ID).
+PROFILE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]|\.[a-z0-9_-]){0,63}$"
 
 
 class Strict(Frozen):
@@ -32,12 +47,15 @@ class Strict(Frozen):
 class GpuProcess(Strict):
     """A process that holds memory on the GPU (nvmlDeviceGetComputeRunningProcesses)."""
 
-    pid: int = Field(ge=0)
+    pid: int = Field(ge=0, le=2**32)
     name: str | None = Field(
         None, description="nvmlSystemGetProcessName; null when NVML may not see it (containers)"
     )
     memory_used_bytes: int | None = Field(
-        None, ge=0, description="usedGpuMemory; null when NVML cannot attribute it (MIG, WDDM)"
+        None,
+        ge=0,
+        le=MAX_MEMORY_BYTES,
+        description="usedGpuMemory; null when NVML cannot attribute it (MIG, WDDM)",
     )
     gpu_instance_id: int | None = Field(None, description="MIG GPU instance, null outside MIG")
     compute_instance_id: int | None = None
@@ -46,49 +64,62 @@ class GpuProcess(Strict):
 class MigInstance(Strict):
     """One MIG device (nvmlDeviceGetMigDeviceHandleByIndex) of a GPU in MIG mode."""
 
-    index: int = Field(ge=0)
+    index: int = Field(ge=0, le=MAX_MIG_INSTANCES)
     uuid: str | None = None
     name: str | None = Field(None, description="e.g. 'NVIDIA H100 80GB HBM3 MIG 3g.40gb'")
     profile: str | None = Field(None, description="the MIG profile from the name, e.g. 3g.40gb")
     gpu_instance_id: int | None = None
     compute_instance_id: int | None = None
-    memory_total_bytes: int | None = Field(None, ge=0)
-    memory_used_bytes: int | None = Field(None, ge=0)
-    memory_free_bytes: int | None = Field(None, ge=0)
+    memory_total_bytes: int | None = Field(None, ge=0, le=MAX_MEMORY_BYTES)
+    memory_used_bytes: int | None = Field(None, ge=0, le=MAX_MEMORY_BYTES)
+    memory_free_bytes: int | None = Field(None, ge=0, le=MAX_MEMORY_BYTES)
 
 
 class InventoryGpu(Strict):
     """One physical GPU as NVML reports it."""
 
-    index: int = Field(ge=0, description="NVML index (nvmlDeviceGetHandleByIndex)")
+    index: int = Field(ge=0, le=MAX_GPUS, description="NVML index (nvmlDeviceGetHandleByIndex)")
     name: str = Field(description="nvmlDeviceGetName, e.g. 'NVIDIA H100 80GB HBM3'")
     uuid: str = Field(description="nvmlDeviceGetUUID, 'GPU-...'")
     pci_bus_id: str | None = Field(None, description="'00000000:18:00.0' (nvmlDeviceGetPciInfo)")
     profile_id: str | None = Field(
-        description="swissai GPU profile (profiles/gpus/<id>.yaml) or null when none matches"
+        pattern=PROFILE_ID_PATTERN,
+        description="swissai GPU profile (profiles/gpus/<id>.yaml) or null when none matches",
     )
-    memory_total_bytes: int = Field(ge=0)
+    memory_total_bytes: int = Field(ge=0, le=MAX_MEMORY_BYTES)
     memory_used_bytes: int | None = Field(
-        None, ge=0, description="allocated memory (nvmlDeviceGetMemoryInfo v2: without reserved)"
+        None,
+        ge=0,
+        le=MAX_MEMORY_BYTES,
+        description="allocated memory (nvmlDeviceGetMemoryInfo v2: without reserved)",
     )
-    memory_free_bytes: int | None = Field(None, ge=0)
+    memory_free_bytes: int | None = Field(None, ge=0, le=MAX_MEMORY_BYTES)
     memory_reserved_bytes: int | None = Field(
-        None, ge=0, description="reserved by driver and firmware (v2 only; null with v1)"
+        None,
+        ge=0,
+        le=MAX_MEMORY_BYTES,
+        description="reserved by driver and firmware (v2 only; null with v1)",
     )
     memory_bandwidth_gb_s: float | None = Field(
-        None, description="bus width x max memory clock x 2 (NVML); null when NVML cannot say"
+        None,
+        ge=0,
+        le=MAX_BANDWIDTH_GB_S,
+        allow_inf_nan=False,
+        description="bus width x max memory clock x 2 (NVML); null when NVML cannot say",
     )
-    compute_capability: str | None = Field(None, description="'major.minor', e.g. '9.0'")
+    compute_capability: str | None = Field(
+        None, pattern=COMPUTE_CAPABILITY_PATTERN, description="'major.minor', e.g. '9.0'"
+    )
     mig_enabled: bool | None = Field(None, description="current MIG mode; null: no MIG support")
     mig_pending: bool | None = Field(None, description="MIG mode after the next GPU reset")
-    mig_instances: list[MigInstance] = Field(default_factory=list)
+    mig_instances: list[MigInstance] = Field(default_factory=list, max_length=MAX_MIG_INSTANCES)
     ecc_enabled: bool | None = None
     ecc_uncorrected_errors: int | None = Field(
-        None, ge=0, description="volatile uncorrected ECC errors since the driver loaded"
+        None, ge=0, le=2**64, description="volatile uncorrected ECC errors since the driver loaded"
     )
-    power_limit_watts: float | None = None
+    power_limit_watts: float | None = Field(None, ge=0, le=MAX_POWER_WATTS, allow_inf_nan=False)
     persistence_mode: bool | None = None
-    processes: list[GpuProcess] = Field(default_factory=list)
+    processes: list[GpuProcess] = Field(default_factory=list, max_length=MAX_PROCESSES)
 
 
 class GpuLink(Strict):
@@ -137,7 +168,7 @@ class GpuInventory(Strict):
         None, description="newest CUDA the driver supports, 'major.minor' (e.g. '12.4')"
     )
     nvml_version: str | None = None
-    gpus: list[InventoryGpu] = Field(min_length=1)
+    gpus: list[InventoryGpu] = Field(min_length=1, max_length=MAX_GPUS)
     topology: Topology = Field(default_factory=Topology)
 
     @model_validator(mode="after")

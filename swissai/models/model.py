@@ -12,6 +12,20 @@ AttentionKind = Literal["gqa", "mla"]
 LayerAttention = Literal["full", "sliding"]
 QuantMethod = Literal["none", "mxfp4", "fp8_block", "fp8_channel"]
 
+# Physical bounds of a decoder-only transformer, generous by an order of magnitude over the
+# largest published configs (config.json of each on Hugging Face): they refuse nonsense (a
+# config with 10**9 layers would make the planner build a 10**9-entry layer list and hang)
+# without ever refusing a real model.
+MAX_HIDDEN_SIZE = 1 << 17  # 131072; largest: 18432 (PaLM 540B), 16384 (Llama 3.1 405B)
+MAX_LAYERS = 4096  # largest: 126 (Llama 3.1 405B), 118 (PaLM 540B)
+MAX_HEADS = 4096  # attention heads; largest: 128 (Llama 3.1 405B, DeepSeek-V3)
+MAX_HEAD_DIM = 8192  # largest: 256 (Gemma 2), MLA q/k 192 and latent 512 (DeepSeek-V3)
+MAX_INTERMEDIATE_SIZE = 1 << 20  # 1048576; largest: 73728 (PaLM 540B), 53248 (Llama 405B)
+MAX_VOCAB_SIZE = 1 << 24  # 16.7M; largest: 262144 (Gemma 3), 256000 (Gemma 2)
+MAX_POSITIONS = 1 << 27  # 134M tokens; largest: 10485760 (Llama 4 Scout)
+MAX_EXPERTS = 4096  # routed experts; largest: 512 (Qwen3-Next), 384 (Kimi K2)
+MAX_LORA_RANK = MAX_HIDDEN_SIZE  # MLA ranks; DeepSeek-V3: q 1536, kv 512
+
 
 class Quantization(Frozen):
     """How the checkpoint's weights are stored."""
@@ -40,21 +54,23 @@ class Quantization(Frozen):
 class MlaDims(Frozen):
     """Multi-head latent attention (DeepSeek-V2/V3) dimensions."""
 
-    kv_lora_rank: int
-    q_lora_rank: int | None
-    qk_nope_head_dim: int
-    qk_rope_head_dim: int
-    v_head_dim: int
+    kv_lora_rank: int = Field(ge=1, le=MAX_LORA_RANK)
+    q_lora_rank: int | None = Field(ge=1, le=MAX_LORA_RANK)
+    qk_nope_head_dim: int = Field(ge=1, le=MAX_HEAD_DIM)
+    qk_rope_head_dim: int = Field(ge=1, le=MAX_HEAD_DIM)
+    v_head_dim: int = Field(ge=1, le=MAX_HEAD_DIM)
 
 
 class MoeDims(Frozen):
     """Mixture-of-experts dimensions."""
 
-    num_experts: int
-    experts_per_token: int
-    moe_intermediate_size: int
-    num_shared_experts: int = 0
-    first_dense_layers: int = Field(0, description="leading layers with a dense MLP (DeepSeek)")
+    num_experts: int = Field(ge=1, le=MAX_EXPERTS)
+    experts_per_token: int = Field(ge=1, le=MAX_EXPERTS)
+    moe_intermediate_size: int = Field(ge=1, le=MAX_INTERMEDIATE_SIZE)
+    num_shared_experts: int = Field(0, ge=0, le=MAX_EXPERTS)
+    first_dense_layers: int = Field(
+        0, ge=0, le=MAX_LAYERS, description="leading layers with a dense MLP (DeepSeek)"
+    )
 
 
 class ModelSpec(Frozen):
@@ -65,27 +81,33 @@ class ModelSpec(Frozen):
     hf_repo: str | None = None
     architecture: str
     model_type: str
-    torch_dtype_bytes: int = Field(2, description="bytes per unquantized parameter (bf16 = 2)")
-    hidden_size: int
-    num_layers: int
-    num_attention_heads: int
-    num_kv_heads: int
-    head_dim: int
-    intermediate_size: int
-    vocab_size: int
-    max_position_embeddings: int
+    torch_dtype_bytes: int = Field(
+        2, ge=1, le=8, description="bytes per unquantized parameter (bf16 = 2)"
+    )
+    hidden_size: int = Field(ge=1, le=MAX_HIDDEN_SIZE)
+    num_layers: int = Field(ge=1, le=MAX_LAYERS)
+    num_attention_heads: int = Field(ge=1, le=MAX_HEADS)
+    num_kv_heads: int = Field(ge=1, le=MAX_HEADS)
+    head_dim: int = Field(ge=1, le=MAX_HEAD_DIM)
+    intermediate_size: int = Field(ge=1, le=MAX_INTERMEDIATE_SIZE)
+    vocab_size: int = Field(ge=1, le=MAX_VOCAB_SIZE)
+    max_position_embeddings: int = Field(ge=1, le=MAX_POSITIONS)
     tie_word_embeddings: bool = False
     attention_bias: bool = False
     attention_sinks: bool = False
     qk_norm: bool = False
     attention: AttentionKind = "gqa"
-    layer_attention: list[LayerAttention] = Field(description="attention type of every layer")
-    sliding_window: int | None = None
+    layer_attention: list[LayerAttention] = Field(
+        max_length=MAX_LAYERS, description="attention type of every layer"
+    )
+    sliding_window: int | None = Field(None, ge=1, le=MAX_POSITIONS)
     mla: MlaDims | None = None
     moe: MoeDims | None = None
     quantization: Quantization = Quantization()
-    params_total: int = Field(description="parameters, embeddings included, MTP heads excluded")
-    params_active: int = Field(description="parameters used per token (top-k experts)")
+    params_total: int = Field(
+        ge=1, description="parameters, embeddings included, MTP heads excluded"
+    )
+    params_active: int = Field(ge=1, description="parameters used per token (top-k experts)")
 
     @property
     def num_full_layers(self) -> int:

@@ -13,8 +13,19 @@ from typing import Literal
 from pydantic import Field
 
 from swissai.models.base import Frozen
+from swissai.models.gpu import MAX_GPUS, MAX_NODES
+from swissai.models.model import MAX_POSITIONS
 
 API_VERSION = "swissai/v1alpha1"
+
+# Upper bounds of plan options and plan files, far above any real deployment: vLLM's defaults
+# are 256 to 1024 sequences and 2048 to 16384 batched tokens (planner.batch_defaults); a batch
+# of more tokens than the longest context (MAX_POSITIONS) is never needed; a million concurrent
+# full-context requests is beyond any cluster of MAX_GPUS. A plan file over them is corrupt.
+MAX_NUM_SEQS = 1 << 17  # 131072 = 128 x vLLM's largest default (1024)
+MAX_NUM_BATCHED_TOKENS = MAX_POSITIONS
+MAX_CONCURRENCY = 1_000_000
+MAX_PARALLEL_SIZE = MAX_GPUS  # TP, PP, DP, replicas: each at most every GPU of the plan
 
 MoeBackend = Literal["auto", "triton", "marlin", "flashinfer"]
 KvCacheDtype = Literal["auto", "fp8"]
@@ -31,12 +42,12 @@ class PlanModel(Frozen):
 
 class PlanGpu(Frozen):
     id: str
-    count: int
+    count: int = Field(ge=1, le=MAX_GPUS)
 
 
 class PlanHardware(Frozen):
     gpus: list[PlanGpu]
-    nodes: int
+    nodes: int = Field(ge=1, le=MAX_NODES)
     source: str = "spec"
 
 
@@ -50,21 +61,25 @@ class PlanVllm(Frozen):
 
 
 class PlanLayout(Frozen):
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    data_parallel_size: int
+    tensor_parallel_size: int = Field(ge=1, le=MAX_PARALLEL_SIZE)
+    pipeline_parallel_size: int = Field(ge=1, le=MAX_PARALLEL_SIZE)
+    data_parallel_size: int = Field(ge=1, le=MAX_PARALLEL_SIZE)
     expert_parallel: bool
-    replicas: int = Field(description="independent vLLM deployments of gpus_per_replica GPUs")
-    gpus_per_replica: int
-    nodes_per_replica: int
+    replicas: int = Field(
+        ge=0,
+        le=MAX_PARALLEL_SIZE,
+        description="independent vLLM deployments of gpus_per_replica GPUs",
+    )
+    gpus_per_replica: int = Field(ge=1, le=MAX_GPUS)
+    nodes_per_replica: int = Field(ge=1, le=MAX_NODES)
 
 
 class PlanLimits(Frozen):
-    max_model_len: int
-    max_num_seqs: int
-    max_num_batched_tokens: int
-    gpu_memory_utilization: float
-    block_size: int
+    max_model_len: int = Field(ge=1, le=MAX_POSITIONS)
+    max_num_seqs: int = Field(ge=1, le=MAX_NUM_SEQS)
+    max_num_batched_tokens: int = Field(ge=1, le=MAX_NUM_BATCHED_TOKENS)
+    gpu_memory_utilization: float = Field(gt=0, le=1, allow_inf_nan=False)
+    block_size: int = Field(ge=1, le=256)
     kv_cache_dtype: KvCacheDtype
 
 
