@@ -4,6 +4,8 @@ kind or a wrong type is exit 2 with the key's path. Real processes, real files."
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -36,9 +38,19 @@ def test_keys_from_a_newer_swissai_are_ignored_with_a_warning(
     assert "added_by_v2" in rendered.stderr and "layout.new_layout_key" in rendered.stderr
     dry = swissai("serve", plan, "--dry-run", "--model-dir", str(tmp_path), cwd=tmp_path)
     assert "ignoring added_by_v2" in dry.stderr.replace(f"{plan}: ", "")
-    checked = swissai("check", "out", "--plan", plan, "--site", "swissai.yaml", cwd=tmp_path)
-    assert checked.returncode == 0, checked.stderr
+    checked = swissai(
+        "check", "out", "--plan", plan, "--site", "swissai.yaml", "-o", "json", cwd=tmp_path
+    )
     assert "added_by_v2" in checked.stderr
+    # `swissai init` leaves placeholders (digest, revision, manifest hash): check fails on them
+    # and on nothing else
+    assert checked.returncode == 1, checked.stderr
+    failed = {
+        f["rule_id"]
+        for f in json.loads(checked.stdout)["findings"]
+        if f["severity"] in ("critical", "high") and not f["waived"]
+    }
+    assert failed and failed <= {"SUP-001", "SUP-003"}, failed
 
 
 @pytest.mark.parametrize(
