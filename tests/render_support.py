@@ -38,6 +38,16 @@ def site(**overrides: Any) -> SiteProfile:
     return SiteProfile.model_validate(data)
 
 
+def planned(gpus: str, **kwargs: Any) -> ServePlan:
+    """A gpt-oss-120b plan from the planner itself (pure, fast): with `availability` filled."""
+    from swissai.adapters.profiles import load_gpu, load_model
+    from swissai.core.hardware import hardware_from_spec
+    from swissai.core.planner import PlanRequest, make_plan
+
+    hardware = hardware_from_spec(gpus, load_gpu)
+    return make_plan(PlanRequest(model=load_model("gpt-oss-120b"), hardware=hardware, **kwargs))
+
+
 def variants() -> dict[str, tuple[ServePlan, SiteProfile]]:
     """Plans x site profiles that together reach every template branch."""
     single, multi = load_plan(PLAN_SINGLE), load_plan(PLAN_MULTI)
@@ -81,6 +91,10 @@ def variants() -> dict[str, tuple[ServePlan, SiteProfile]]:
             single,
             site(storage={"pvc": {"create": True, "claim_name": "weights"}}),
         ),
+        # the default plan: 2 x TP4 on one 8-GPU node, preferred anti-affinity, minAvailable 1
+        "two-replicas-one-node": (planned("8xh100-80gb"), site()),
+        # 1 x TP4 with 4 idle GPUs: surge 1, maxUnavailable 0
+        "one-replica-surge": (planned("8xh100-80gb", tp=4, replicas=1), site()),
     }
 
 

@@ -7,23 +7,23 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from swissai.errors import InputError
+from swissai.cli.options import OUTPUT, SITE, Output
 
 if TYPE_CHECKING:
     from swissai.models.plan import ServePlan
 
 HELP = (
     "Render a plan and a site profile into hardened Kubernetes objects (one file per object in "
-    "--out DIR), or a Helm chart with --helm. Exit 4 for an infeasible plan, 2 for a bad plan "
-    "or site profile."
+    "--out DIR), or a Helm chart with --helm. Only files swissai wrote are replaced or removed. "
+    "Exit 4 for an infeasible plan, 2 for a bad plan, site profile or --out."
 )
 
 
 def load_plan(path: Path) -> ServePlan:
-    """A `swissai plan --out` file; problems are exit 2 with the key's path
-    (swissai.adapters.plan_file)."""
+    """A plan file, its warnings on stderr. Kept only for cli/deploy.py, which imports it
+    (to be replaced there by swissai.adapters.plan_file.load_plan through its service)."""
     from swissai.adapters.plan_file import load_plan as read_plan
-    from swissai.cli.output import note
+    from swissai.cli.console import note
 
     plan, warnings = read_plan(path)
     for warning in warnings:
@@ -33,59 +33,48 @@ def load_plan(path: Path) -> ServePlan:
 
 def render(
     plan_file: Path = typer.Argument(..., metavar="PLAN", help="A `swissai plan --out` file."),
-    site_file: Path = typer.Option(
-        Path("swissai.yaml"), "--site", help="Site profile written by `swissai init`."
-    ),
+    site_file: Path | None = SITE,
     out: Path | None = typer.Option(None, "--out", help="Folder for the objects (or the chart)."),
     helm: bool = typer.Option(False, "--helm", help="Write a Helm chart into --out instead."),
-    output: str = typer.Option("table", "--output", "-o", help="table, json or yaml."),
+    output: Output = OUTPUT,
 ) -> None:
-    from swissai.adapters.site import load_site
-    from swissai.cli.output import note
+    from swissai.adapters.site import site_path
+    from swissai.cli.console import EventPrinter, stdout_console, table
+    from swissai.errors import InputError
+    from swissai.services.render import render_files
 
-    if output not in ("table", "json", "yaml"):
-        raise InputError(f"--output {output}: use table, json or yaml")
     if helm and out is None:
         raise InputError("--helm needs --out DIR", hint="e.g. --helm --out chart/")
-    if not site_file.is_file():
-        raise InputError(
-            f"site profile {site_file} not found", hint="write one with `swissai init`"
+    site = site_path(site_file, required=True)
+    assert site is not None  # required=True raises instead
+    with EventPrinter() as events:
+        result = render_files(plan_file, site, out=out, helm=helm, on_event=events)
+    if output is Output.table:
+        from rich.text import Text
+
+        where = (
+            f"written to {result.out}"
+            if result.out is not None
+            else "not written (--out DIR writes them)"
         )
-    plan = load_plan(plan_file)
-    site = load_site(site_file)
-    from swissai.render.manifests import render as render_objects
-    from swissai.render.manifests import write_files
+        console = stdout_console()
+        # Text, not markup: model ids and paths may contain [brackets]
+        console.print(Text(f"{result.plan.model.id}: {len(result.objects)} objects, {where}"))
+        grid = table()
+        show_files = result.out is not None and not result.helm
+        for column in ("file", "kind", "name") if show_files else ("kind", "name"):
+            grid.add_column(column)
+        for item in result.listing:
+            cells = (
+                (item.file or "", item.kind, item.name) if show_files else (item.kind, item.name)
+            )
+            grid.add_row(*(Text(cell) for cell in cells))
+        console.print(grid)
+    elif output is Output.json:
+        import json
 
-    rendered = render_objects(plan, site)
-    for warning in rendered.context.warnings:
-        note(f"warning: {warning}")
-    files = rendered.files()
-    if out is not None:
-        if helm:
-            from swissai.render.helm import write_chart
-
-            write_chart(plan, site, out)
-            note(f"wrote Helm chart {out}")
-        else:
-            write_files(files, out)
-            note(f"wrote {len(files)} objects to {out}")
-    if output == "table":
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"{plan.model.id}: {len(files)} objects", title_justify="left")
-        for column in ("file", "kind", "name"):
-            table.add_column(column)
-        for name, obj in zip(files, rendered.objects, strict=True):
-            table.add_row(name, str(obj["kind"]), str(obj["metadata"]["name"]))
-        Console(width=100).print(table)
+        typer.echo(json.dumps(result.document(), indent=2))
     else:
         from swissai.render.manifests import dump_yaml
 
-        document = {"apiVersion": "v1", "kind": "List", "items": rendered.objects}
-        if output == "json":
-            import json
-
-            typer.echo(json.dumps(document, indent=2))
-        else:
-            typer.echo(dump_yaml(document), nl=False)
+        typer.echo(dump_yaml(result.document()), nl=False)

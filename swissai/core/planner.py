@@ -4,13 +4,17 @@ Search: every layout vLLM can run (parallelism.py) is sized as vLLM of the targe
 would size it (sizing.py). A layout must fit in memory; among those that do, single-node
 replicas beat multi-node ones, tensor parallelism inside an NVLink domain beats TP over PCIe,
 then the layout serving the most concurrent max_model_len requests wins (capped at
---concurrency when given), then the one with the higher estimated throughput.
+--concurrency when given), then the one with the higher estimated throughput. Availability
+comes first: a layout with at least `min_replicas` (default 2) replicas that meets the target
+beats one with fewer, even if it serves less (an update or a node drain of a single replica is an
+outage); the concurrency given up is said in `reasons` (core/availability.py, docs/sizing.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from swissai.core.availability import availability_for
 from swissai.core.estimates import Estimates, estimate
 from swissai.core.gpu_inventory import driver_finding
 from swissai.core.kernels import attention_backend, moe_kernel_env, select_moe_kernel
@@ -29,6 +33,7 @@ from swissai.models.gpu import GpuSpec, Hardware
 from swissai.models.model import ModelSpec
 from swissai.models.plan import (
     LayoutOption,
+    PlanAvailability,
     PlanEstimates,
     PlanGpu,
     PlanHardware,
@@ -49,6 +54,7 @@ FREE_MEMORY_MARGIN = 0.01  # utilization left unused when other processes hold m
 SUGGESTION_UTILIZATIONS = (0.92, 0.95)  # the recipe's ceiling for Hopper TP1/TP2 is 0.95
 GPT_OSS_MIN_VLLM = (0, 10, 1, 0)  # vLLM's gpt-oss support (Aug 2025 release, vLLM blog)
 LOW_HEADROOM_GIB = 1.0  # warn below this much memory left outside the budget
+DEFAULT_MIN_REPLICAS = 2  # a single replica makes every update and node drain an outage
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class PlanRequest:
     block_size: int | None = None
     moe_backend: str = "auto"
     concurrency: int | None = None
+    # `--replicas N`: exactly N replicas (fewer than fit leaves GPUs idle for a surge);
+    # `--min-replicas N`: prefer layouts with at least N replicas (1 accepts a single replica).
+    replicas: int | None = None
+    min_replicas: int = DEFAULT_MIN_REPLICAS
 
     @property
     def layout_forced(self) -> bool:
@@ -180,6 +190,17 @@ def validate_request(req: PlanRequest) -> None:
         )
 
 
+def _validate_replicas(req: PlanRequest) -> None:
+    """`--replicas` and `--min-replicas` (exit 2 before the machine is touched)."""
+    for flag, value in (("--replicas", req.replicas), ("--min-replicas", req.min_replicas)):
+        if value is not None and value < 1:
+            raise InputError(
+                f"{flag} must be at least 1, got {value}",
+                hint="--min-replicas 1 accepts a single replica; leave --replicas out to let "
+                "swissai choose",
+            )
+
+
 def _limits(req: PlanRequest, gpu: GpuSpec, behaviour: VllmBehaviour, util: float) -> Limits:
     mnbt_default, seqs_default = batch_defaults(gpu, behaviour)
     mnbt = req.max_num_batched_tokens or mnbt_default
@@ -221,6 +242,19 @@ def _evaluate(
     placement, why = place(layout, total_gpus=count, nodes=nodes, nvlink_domain=nvlink)
     if placement is None:
         return Evaluation(layout, None, None, False, 0.0, why or "cannot be placed")
+    if req.replicas is not None:
+        if placement.replicas < req.replicas:
+            return Evaluation(
+                layout,
+                None,
+                None,
+                False,
+                0.0,
+                f"--replicas {req.replicas} needs {req.replicas} x {layout.gpus} GPUs "
+                f"({placement.nodes_per_replica} node(s) each); only {placement.replicas} "
+                "replica(s) fit",
+            )
+        placement = replace(placement, replicas=req.replicas)
     sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe")
     served = sizing.max_concurrency * layout.dp * placement.replicas
     if sizing.kv_cache_gib <= 0:
@@ -257,7 +291,17 @@ def _evaluate(
     )
 
 
-def _score(ev: Evaluation, target: int | None) -> tuple[float, ...]:
+def _available(ev: Evaluation, target: int | None, min_replicas: int) -> bool:
+    """Meets the availability policy: enough replicas and, with a target, serves it."""
+    return (
+        ev.feasible
+        and ev.placement is not None
+        and ev.placement.replicas >= min_replicas
+        and (target is None or ev.served_concurrency >= target)
+    )
+
+
+def _score(ev: Evaluation, target: int | None, min_replicas: int = 1) -> tuple[float, ...]:
     p = ev.placement
     if not ev.feasible:
         # Nothing fits: the layout closest to fitting is the one to show and to start from.
@@ -265,6 +309,7 @@ def _score(ev: Evaluation, target: int | None) -> tuple[float, ...]:
     served = ev.served_concurrency if target is None else min(ev.served_concurrency, target)
     return (
         1.0,
+        1.0 if _available(ev, target, min_replicas) else 0.0,
         1.0 if p is not None and p.nodes_per_replica == 1 else 0.0,
         1.0 if p is not None and p.tp_within_nvlink else 0.0,
         round(served, 6),
@@ -286,6 +331,7 @@ def _describe(layout: Layout) -> str:
 def make_plan(req: PlanRequest) -> ServePlan:
     """Plan `req`; raises InputError for impossible requests, returns feasible=False otherwise."""
     validate_request(req)
+    _validate_replicas(req)
     version, behaviour = behaviour_for(req.vllm_version)
     if req.model.model_type == "gpt_oss" and version < GPT_OSS_MIN_VLLM:
         raise InputError(
@@ -347,6 +393,13 @@ def make_plan(req: PlanRequest) -> ServePlan:
     evaluations = [
         _evaluate(req, gpu, count, nodes, nvlink, behaviour, limits, kernel, lay) for lay in layouts
     ]
+    if req.replicas is not None and all(ev.placement is None for ev in evaluations):
+        smallest = min(evaluations, key=lambda ev: ev.layout.gpus)
+        raise InputError(
+            f"--replicas {req.replicas}: no layout of {req.model.id} has {req.replicas} "
+            f"replicas on {count}x{gpu.id} ({_describe(smallest.layout)}: {smallest.reason})",
+            hint="give fewer --replicas or more GPUs (--gpus)",
+        )
     if req.layout_forced and len(evaluations) == 1 and evaluations[0].placement is None:
         ev = evaluations[0]
         raise InputError(
@@ -359,7 +412,7 @@ def make_plan(req: PlanRequest) -> ServePlan:
             f"no layout of {req.model.id} can be placed on {count}x{gpu.id}",
             hint="; ".join(sorted({ev.reason for ev in evaluations}))[:300],
         )
-    best = max(placed, key=lambda ev: _score(ev, req.concurrency))
+    best = max(placed, key=lambda ev: _score(ev, req.concurrency, req.min_replicas))
     assert best.sizing is not None and best.placement is not None
     sizing, placement, layout = best.sizing, best.placement, best.layout
     if free_fraction < util and hardware.memory_used_gib_max > 0:
@@ -373,7 +426,13 @@ def make_plan(req: PlanRequest) -> ServePlan:
             f"{best.served_concurrency:.1f} concurrent {ctx}-token requests"
             + (f" (target {req.concurrency})" if req.concurrency else "")
         )
-    for ev in sorted(evaluations, key=lambda e: _score(e, req.concurrency), reverse=True):
+    availability_note = _availability_reason(req, best, evaluations)
+    if availability_note:
+        reasons.append(availability_note)
+    ranked = sorted(
+        evaluations, key=lambda e: _score(e, req.concurrency, req.min_replicas), reverse=True
+    )
+    for ev in ranked:
         if ev is best:
             continue
         label = _describe(ev.layout)
@@ -417,6 +476,19 @@ def make_plan(req: PlanRequest) -> ServePlan:
             "a node, PP across nodes (vLLM multi-node guide)"
         )
 
+    availability = availability_for(
+        replicas=placement.replicas,
+        gpus_per_replica=layout.gpus,
+        nodes_per_replica=placement.nodes_per_replica,
+        total_gpus=count,
+        nodes=nodes,
+    )
+    if availability.update_outage and best.feasible:
+        gave_up = _fewer_replicas_why(req, best, evaluations)
+        if gave_up:
+            availability = availability.model_copy(
+                update={"reason": f"{availability.reason}; {gave_up}"}
+            )
     est = estimate(req.model, gpu, layout, sizing, limits.max_num_seqs)
     suggestions = (
         [] if best.feasible else _suggestions(req, gpu, behaviour, limits, kernel, layout, nvlink)
@@ -439,6 +511,58 @@ def make_plan(req: PlanRequest) -> ServePlan:
         warnings,
         suggestions,
         est,
+        availability,
+    )
+
+
+def _availability_reason(
+    req: PlanRequest, best: Evaluation, evaluations: list[Evaluation]
+) -> str | None:
+    """When availability beat concurrency: what was given up, in one sentence."""
+    if best.placement is None or not _available(best, req.concurrency, req.min_replicas):
+        return None
+    more = [
+        ev
+        for ev in evaluations
+        if ev.feasible
+        and ev.placement is not None
+        and ev.placement.replicas < req.min_replicas
+        and _score(ev, req.concurrency) > _score(best, req.concurrency)
+    ]
+    if not more:
+        return None
+    other = max(more, key=lambda ev: _score(ev, req.concurrency))
+    assert other.placement is not None
+    return (
+        f"availability: {best.placement.replicas} replicas of {_describe(best.layout)} rather "
+        f"than {other.placement.replicas} of {_describe(other.layout)}, giving up "
+        f"{other.served_concurrency - best.served_concurrency:.1f} concurrent requests "
+        f"({best.served_concurrency:.1f} instead of {other.served_concurrency:.1f}), so that an "
+        f"update or a node drain keeps serving (--min-replicas 1 accepts a single replica)"
+    )
+
+
+def _fewer_replicas_why(
+    req: PlanRequest, best: Evaluation, evaluations: list[Evaluation]
+) -> str | None:
+    """Why the plan has fewer replicas than --min-replicas asks for, when a layout with more
+    exists (it misses the target); None when none fits."""
+    if req.replicas is not None:
+        return f"--replicas {req.replicas} was asked for"
+    if req.min_replicas <= 1:
+        return "--min-replicas 1 accepts a single replica"
+    wider = [
+        ev
+        for ev in evaluations
+        if ev.feasible and ev.placement is not None and ev.placement.replicas >= req.min_replicas
+    ]
+    if not wider:
+        return None  # the base reason says what buys a second replica
+    top = max(wider, key=lambda ev: ev.served_concurrency)
+    assert top.placement is not None
+    return (
+        f"{top.placement.replicas} replicas of {_describe(top.layout)} fit but serve "
+        f"{top.served_concurrency:.1f} < the target {req.concurrency}"
     )
 
 
@@ -548,6 +672,7 @@ def _build_plan(
     warnings: list[str],
     suggestions: list[str],
     est: Estimates,
+    availability: PlanAvailability,
 ) -> ServePlan:
     model = req.model
     env = dict(OFFLINE_ENV)
@@ -648,4 +773,5 @@ def _build_plan(
             load_time_s=est.load_time_s,
             basis=est.basis,
         ),
+        availability=availability,
     )

@@ -210,8 +210,11 @@ class ModelFiles(Frozen):
     manifest_sha256: Sha256Hex = Field(
         EXAMPLE_MANIFEST_SHA256, description="sha256 of the manifest file itself"
     )
+    # = swissai.core.encodings.ENCODINGS_SUBDIR (models import no core; a test keeps them equal)
     tiktoken_dir: Text = Field(
-        "tiktoken", description="gpt-oss: o200k_base/cl100k_base encodings inside the model dir"
+        "encodings",
+        description="gpt-oss: folder of the o200k_base/cl100k_base encodings inside the model "
+        "dir (the one location swissai serve, model verify and RES-007 use)",
     )
 
 

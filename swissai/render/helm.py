@@ -8,90 +8,19 @@ that feed `swissai render`) and values.schema.json next to them.
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
-from typing import Any
 
 from swissai import __version__
 from swissai.models.plan import ServePlan
-from swissai.models.site import SiteProfile
-from swissai.render.context import RenderContext, build_context
+from swissai.render.context import RenderContext
 from swissai.render.manifests import dump_yaml
+from swissai.render.values import values_json_schema
 
 KUBE_VERSION = ">=1.30.0-0"
-# Maps whose keys are free (labels, file names): any string key, string values.
-_STRING_MAPS = {
-    "namespaceLabels",
-    "labels",
-    "annotations",
-    "podAnnotations",
-    "selectorLabels",
-    "nodeSelector",
-    "scripts",
-    "serviceMonitorLabels",
-    "dashboardLabels",
-    "ingressAnnotations",
-    "selector",
-}
-_PATTERNS = {
-    "name": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-    "namespace": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-    "image": r"^[^\s@]+@sha256:[0-9a-f]{64}$",
-}
-
-
-def _schema(key: str, value: Any) -> dict[str, Any]:
-    if key in _STRING_MAPS:
-        return {"type": "object", "additionalProperties": {"type": "string"}}
-    if isinstance(value, bool):
-        return {"type": "boolean"}
-    if isinstance(value, int):
-        return {"type": "integer", "minimum": 0}
-    if isinstance(value, float):
-        return {"type": "number"}
-    if isinstance(value, str):
-        schema: dict[str, Any] = {"type": "string"}
-        if key in _PATTERNS:
-            schema["pattern"] = _PATTERNS[key]
-        return schema
-    if isinstance(value, list):
-        items = {type(item) for item in value}
-        if items == {str}:
-            return {"type": "array", "items": {"type": "string"}}
-        return {"type": "array", "items": {"type": "object"}}
-    if isinstance(value, dict):
-        return {
-            "type": "object",
-            "properties": {k: _schema(k, v) for k, v in value.items()},
-            "required": sorted(value),
-        }
-    return {"type": ["object", "null"]}
-
-
-def values_schema(values: dict[str, Any]) -> dict[str, Any]:
-    schema = _schema("", values)
-    schema["properties"]["replicas"]["minimum"] = 1
-    schema["properties"]["groupSize"]["minimum"] = 1
-    schema["properties"]["exposure"]["properties"]["type"]["enum"] = [
-        "cluster_ip",
-        "http_route",
-        "ingress",
-        "route",
-    ]
-    # Helm drops null values, so an absent claim is simply an absent key.
-    schema["properties"]["pvc"] = {"type": ["object", "null"]}
-    schema["required"] = [key for key in schema["required"] if key != "pvc"]
-    schema["additionalProperties"] = False
-    return {
-        "$schema": "https://json-schema.org/draft-07/schema#",
-        "title": f"values of the swissai chart for {values['name']}",
-        **schema,
-    }
 
 
 def chart_files(context: RenderContext, plan: ServePlan) -> dict[str, str]:
     """Generated files of the chart (path inside the chart -> text)."""
-    values = context.values
+    values = context.values.data()
     chart = {
         "apiVersion": "v2",
         "name": values["name"],
@@ -113,28 +42,25 @@ def chart_files(context: RenderContext, plan: ServePlan) -> dict[str, str]:
     return {
         "Chart.yaml": dump_yaml(chart),
         "values.yaml": header + dump_yaml(values),
-        "values.schema.json": json.dumps(values_schema(values), indent=2) + "\n",
+        "values.schema.json": json.dumps(
+            values_json_schema(f"values of the swissai chart for {values['name']}"), indent=2
+        )
+        + "\n",
     }
 
 
-def write_chart(plan: ServePlan, site: SiteProfile, out: Path) -> RenderContext:
-    """Write the chart into `out` (static templates copied, generated files written)."""
-    from swissai.errors import InputError
+def static_files() -> dict[str, str]:
+    """The chart's static files (templates/helm): path inside the chart -> text."""
     from swissai.resources import templates_dir
 
-    context = build_context(plan, site)
     static = templates_dir() / "helm"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / "templates"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(static / "templates", target)
-        shutil.copyfile(static / ".helmignore", out / ".helmignore")
-        for name, text in chart_files(context, plan).items():
-            (out / name).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {exc.strerror}", hint="check the --out path"
-        ) from exc
-    return context
+    files = {".helmignore": (static / ".helmignore").read_text(encoding="utf-8")}
+    for path in sorted((static / "templates").iterdir()):
+        if path.is_file():
+            files[f"templates/{path.name}"] = path.read_text(encoding="utf-8")
+    return files
+
+
+def chart(context: RenderContext, plan: ServePlan) -> dict[str, str]:
+    """Every file of the chart: the static templates and the generated files."""
+    return {**static_files(), **chart_files(context, plan)}

@@ -8,10 +8,8 @@ stable block style, so golden files and `kubectl diff` stay readable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from swissai.errors import InputError
 from swissai.models.plan import ServePlan
 from swissai.models.site import SiteProfile
 from swissai.render.context import RenderContext, build_context
@@ -83,21 +81,4 @@ def render_values(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render(plan: ServePlan, site: SiteProfile) -> Rendered:
     context = build_context(plan, site)
-    return Rendered(objects=render_values(context.values), context=context)
-
-
-def write_files(files: dict[str, str], out: Path) -> None:
-    """Write into `out` (created); files swissai wrote before and no longer renders are removed."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob("[0-9][0-9]-*.yaml"):
-            if stale.name not in files:
-                stale.unlink()
-        for name, text in files.items():
-            tmp = out / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(out / name)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {exc.strerror}", hint="check the --out path"
-        ) from exc
+    return Rendered(objects=render_values(context.values.data()), context=context)

@@ -85,6 +85,17 @@ def render_plan(plan: ServePlan, console: Console) -> None:
         f"{kv.tokens} tokens (as vLLM prints), {kv.max_concurrency:.2f} requests of "
         f"{lim.max_model_len} per replica",
     )
+    avail = plan.availability
+    if avail is not None:
+        row(
+            "availability",
+            Text(
+                f"{avail.replicas} replica(s), {avail.min_available} kept through a drain, "
+                f"surge {avail.max_surge}/unavailable {avail.max_unavailable}, spread "
+                f"{avail.spread}" + ("; UPDATES ARE OUTAGES" if avail.update_outage else ""),
+                style="yellow" if avail.update_outage else "",
+            ),
+        )
     row(
         "serves",
         f"{plan.served_concurrency:.1f} concurrent {lim.max_model_len}-token requests in all",

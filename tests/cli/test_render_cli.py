@@ -1,8 +1,8 @@
 """`swissai init`, `swissai render` and `swissai model` as users and CI call them.
 
-Errors and exit codes go through the real process (`python -m swissai`), where
-`swissai.cli.main.run()` maps them; outputs use the same process so stdout is exactly what a
-pipeline sees.
+init and render run in-process (typer's CliRunner on the real app, which maps errors to exit
+codes itself); a few tests keep the real process (`python -m swissai`) for the one-line error
+contract and the model commands.
 """
 
 from __future__ import annotations
@@ -14,51 +14,69 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from render_support import PLAN_MULTI, PLAN_SINGLE, SITE
+from typer.testing import CliRunner, Result
 
 from swissai.adapters.site import load_site
+from swissai.cli.main import app
+from swissai.core.encodings import ENCODINGS_SUBDIR
 from swissai.models.site import SiteProfile
+from swissai.render.tracked_files import INDEX_NAME, read_index
 from tests.swissai_process import swissai
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-# -- init --------------------------------------------------------------------------------------
+# -- init ---------------------------------------------------------------------------------------
+
+runner = CliRunner()
 
 
-def test_init_writes_a_commented_valid_profile_and_refuses_to_overwrite(tmp_path: Path) -> None:
-    first = swissai("init", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
+def run(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def test_init_writes_a_commented_valid_profile_and_refuses_to_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = run("init")
+    assert first.exit_code == 0, first.stderr
     written = tmp_path / "swissai.yaml"
     assert "# swissai site profile" in written.read_text(encoding="utf-8")
     assert load_site(written) == SiteProfile()
     assert "image.digest" in first.stderr
     written.write_text("edited\n", encoding="utf-8")
-    again = swissai("init", cwd=tmp_path)
-    assert again.returncode == 2
+    again = run("init")
+    assert again.exit_code == 2
     assert "exists" in again.stderr and "--force" in again.stderr
     assert written.read_text(encoding="utf-8") == "edited\n"
-    forced = swissai("init", "--force", cwd=tmp_path)
-    assert forced.returncode == 0 and load_site(written) == SiteProfile()
+    forced = run("init", "--force")
+    assert forced.exit_code == 0 and load_site(written) == SiteProfile()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_init_options_land_in_the_profile(tmp_path: Path) -> None:
     out = tmp_path / "conf" / "site.yaml"
     args = ["--namespace", "llm-test", "--registry", "harbor.bank.ch", "--openshift"]
-    result = swissai("init", "--out", str(out), *args, "--inventory-id", "AI-9")
-    assert result.returncode == 0, result.stderr
+    result = run("init", "--out", str(out), *args, "--inventory-id", "AI-9")
+    assert result.exit_code == 0, result.stderr
     site = load_site(out)
     assert site.namespace == "llm-test" and site.image.registry == "harbor.bank.ch"
     assert site.compliance.allowed_registries == ["harbor.bank.ch"]
     assert site.security.openshift and site.dns.ports == [5353]
     assert site.governance.inventory_id == "AI-9"
+    assert site.model.tiktoken_dir == ENCODINGS_SUBDIR
 
 
-def test_init_refuses_a_bad_namespace(tmp_path: Path) -> None:
-    result = swissai("init", "--namespace", "Bad Name", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "namespace" in result.stderr and not (tmp_path / "swissai.yaml").exists()
+def test_init_refuses_a_bad_namespace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("init", "--namespace", "Bad Name")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: init: namespace")
+    assert not (tmp_path / "swissai.yaml").exists()
 
 
 # -- render ------------------------------------------------------------------------------------
@@ -66,43 +84,87 @@ def test_init_refuses_a_bad_namespace(tmp_path: Path) -> None:
 
 def test_render_writes_one_object_per_file(tmp_path: Path) -> None:
     out = tmp_path / "deploy"
-    result = swissai("render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    files = sorted(p.name for p in out.iterdir())
+    result = run("render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    files = sorted(p.name for p in out.iterdir() if p.name != INDEX_NAME)
     assert files[0] == "01-namespace-llm-prod.yaml"
     assert "08-deployment-gpt-oss-120b.yaml" in files
-    for path in out.iterdir():
-        (doc,) = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        assert doc["metadata"]["name"] in path.name
-    assert "Deployment" in result.stdout and "warning" not in result.stderr
+    for name in files:
+        (doc,) = list(yaml.safe_load_all((out / name).read_text(encoding="utf-8")))
+        assert doc["metadata"]["name"] in name
+    assert "08-deployment-gpt-oss-120b.yaml" in result.stdout and "Deployment" in result.stdout
+    assert "written to" in result.stdout and "not written" not in result.stdout
+    assert "warning" not in result.stderr and f"wrote 12 objects to {out}" in result.stderr
+    assert sorted(read_index(out)) == files
 
 
-def test_render_json_is_one_list_document_and_stale_files_go(tmp_path: Path) -> None:
+def test_render_without_out_claims_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("render", str(PLAN_SINGLE), "--site", str(SITE))
+    assert result.exit_code == 0, result.stderr
+    assert "not written" in result.stdout
+    assert ".yaml" not in result.stdout and "file" not in result.stdout.split("\n")[1]
+    assert "Deployment" in result.stdout and "gpt-oss-120b" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_json_is_one_list_document_and_only_its_own_stale_files_go(tmp_path: Path) -> None:
     out = tmp_path / "deploy"
-    out.mkdir()
+    first = run("render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(out))
+    assert first.exit_code == 0, first.stderr
     (out / "99-old-object.yaml").write_text("kind: Old\n", encoding="utf-8")
     (out / "README.md").write_text("mine\n", encoding="utf-8")
-    result = swissai(
-        "render", str(PLAN_MULTI), "--site", str(SITE), "--out", str(out), "-o", "json"
-    )
-    assert result.returncode == 0, result.stderr
+    result = run("render", str(PLAN_MULTI), "--site", str(SITE), "--out", str(out), "-o", "json")
+    assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["kind"] == "List"
     kinds = [item["kind"] for item in document["items"]]
     assert "LeaderWorkerSet" in kinds and "Deployment" not in kinds
-    assert not (out / "99-old-object.yaml").exists() and (out / "README.md").exists()
-    assert len(list(out.glob("*.yaml"))) == len(kinds)
+    # the single-node files swissai wrote are gone, and it says so; the user's files stay
+    assert not (out / "08-deployment-gpt-oss-120b.yaml").exists()
+    assert "removed " in result.stderr and "08-deployment-gpt-oss-120b.yaml" in result.stderr
+    assert (out / "99-old-object.yaml").exists() and (out / "README.md").exists()
+    assert len(read_index(out)) == len(kinds)
 
 
-def test_render_helm_writes_a_chart(tmp_path: Path) -> None:
-    result = swissai(
-        "render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(tmp_path / "c"), "--helm"
-    )
-    assert result.returncode == 0, result.stderr
-    chart = yaml.safe_load((tmp_path / "c" / "Chart.yaml").read_text(encoding="utf-8"))
+def test_render_refuses_to_overwrite_a_file_it_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "deploy"
+    out.mkdir()
+    mine = out / "08-deployment-gpt-oss-120b.yaml"
+    mine.write_text("kind: Deployment  # mine\n", encoding="utf-8")
+    result = run("render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(out))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: ") and "was not written by swissai" in lines[0]
+    assert lines[1].startswith("hint: ")
+    assert [p.name for p in out.iterdir()] == [mine.name]  # nothing written or removed
+    assert mine.read_text(encoding="utf-8") == "kind: Deployment  # mine\n"
+
+
+def test_render_refuses_to_remove_a_file_edited_since(tmp_path: Path) -> None:
+    out = tmp_path / "deploy"
+    assert run("render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(out)).exit_code == 0
+    edited = out / "08-deployment-gpt-oss-120b.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+    result = run("render", str(PLAN_MULTI), "--site", str(SITE), "--out", str(out))
+    assert result.exit_code == 2 and "changed since" in result.stderr
+    assert edited.read_text(encoding="utf-8").endswith("# reviewed\n")
+    assert not any("leaderworkerset" in p.name for p in out.iterdir())
+
+
+def test_render_helm_writes_a_chart_and_keeps_foreign_templates(tmp_path: Path) -> None:
+    chart_dir = tmp_path / "c"
+    (chart_dir / "templates").mkdir(parents=True)
+    (chart_dir / "templates" / "extra.yaml").write_text("# mine\n", encoding="utf-8")
+    result = run("render", str(PLAN_SINGLE), "--site", str(SITE), "--out", str(chart_dir), "--helm")
+    assert result.exit_code == 0, result.stderr
+    chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
     assert chart["name"] == "gpt-oss-120b" and chart["appVersion"] == "0.33.0"
-    assert (tmp_path / "c" / "templates" / "workload.yaml").is_file()
-    json.loads((tmp_path / "c" / "values.schema.json").read_text(encoding="utf-8"))
+    assert (chart_dir / "templates" / "workload.yaml").is_file()
+    assert (chart_dir / "templates" / "extra.yaml").read_text(encoding="utf-8") == "# mine\n"
+    schema = json.loads((chart_dir / "values.schema.json").read_text(encoding="utf-8"))
+    assert schema["properties"]["replicas"]["type"] == "integer"
+    assert "Helm chart" in result.stderr
 
 
 def test_render_refuses_an_infeasible_plan_with_exit_4(tmp_path: Path) -> None:
@@ -110,8 +172,8 @@ def test_render_refuses_an_infeasible_plan_with_exit_4(tmp_path: Path) -> None:
     data["feasible"] = False
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump(data), encoding="utf-8")
-    result = swissai("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
-    assert result.returncode == 4
+    result = run("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 4
     assert "does not fit" in result.stderr and not (tmp_path / "o").exists()
 
 
@@ -120,8 +182,8 @@ def test_render_bad_site_is_exit_2_with_the_key(tmp_path: Path) -> None:
     data["image"]["digest"] = "v0.33.0"
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump(data), encoding="utf-8")
-    result = swissai("render", str(PLAN_SINGLE), "--site", str(site))
-    assert result.returncode == 2
+    result = run("render", str(PLAN_SINGLE), "--site", str(site))
+    assert result.exit_code == 2
     assert "image.digest" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -131,20 +193,41 @@ def test_render_injection_in_the_plan_is_exit_2(tmp_path: Path) -> None:
     data["model"]["id"] = "gpt-oss-120b\nkind: Secret"
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump(data), encoding="utf-8")
-    result = swissai("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
-    assert result.returncode == 2
+    result = run("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2
     assert "model.id" in result.stderr and not (tmp_path / "o").exists()
 
 
-def test_render_usage_errors(tmp_path: Path) -> None:
-    missing = swissai("render", str(PLAN_SINGLE), "--site", str(tmp_path / "none.yaml"))
-    assert missing.returncode == 2 and "swissai init" in missing.stderr
-    helm = swissai("render", str(PLAN_SINGLE), "--site", str(SITE), "--helm")
-    assert helm.returncode == 2 and "--out" in helm.stderr
+@pytest.mark.parametrize("token", ["--trust-remote", "--enable-log-req", "--api-ke=s3cret"])
+def test_render_refuses_abbreviated_forbidden_flags(token: str, tmp_path: Path) -> None:
+    data = yaml.safe_load(PLAN_SINGLE.read_text(encoding="utf-8"))
+    data["vllm"]["args"].append(token)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = run("render", str(plan), "--site", str(SITE), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert token.split("=")[0] in result.stderr and "s3cret" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_render_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = run("render", str(PLAN_SINGLE), "--site", str(tmp_path / "none.yaml"))
+    assert missing.exit_code == 2 and "swissai init" in missing.stderr
+    helm = run("render", str(PLAN_SINGLE), "--site", str(SITE), "--helm")
+    assert helm.exit_code == 2 and "--out" in helm.stderr
     other = tmp_path / "plan.yaml"
     other.write_text("apiVersion: swissai/v0\nkind: ServePlan\n", encoding="utf-8")
-    old = swissai("render", str(other), "--site", str(SITE))
-    assert old.returncode == 2 and "apiVersion" in old.stderr
+    old = run("render", str(other), "--site", str(SITE))
+    assert old.exit_code == 2 and "apiVersion" in old.stderr
+    bad_output = run("render", str(PLAN_SINGLE), "--site", str(SITE), "-o", "sarif")
+    assert bad_output.exit_code == 2
+    # no --site: ./swissai.yaml when present (the one rule), else exit 2
+    monkeypatch.chdir(tmp_path)
+    none = run("render", str(PLAN_SINGLE))
+    assert none.exit_code == 2 and "./swissai.yaml not found" in none.stderr
+    (tmp_path / "swissai.yaml").write_text(SITE.read_text(encoding="utf-8"), encoding="utf-8")
+    default = run("render", str(PLAN_SINGLE))
+    assert default.exit_code == 0, default.stderr
 
 
 def test_render_help_does_not_import_jinja_or_kubernetes() -> None:

@@ -54,6 +54,23 @@ def test_helm_chart_matches_goldens(update_goldens: bool) -> None:
     _compare(GOLDEN / "helm", chart_files(build_context(plan, site()), plan), update_goldens)
 
 
+def test_rollout_follows_the_plans_availability(rendered: Any) -> None:
+    from swissai.core.availability import derive_availability
+
+    plan, objects = rendered
+    availability = derive_availability(plan)
+    (workload,) = _workloads(objects)
+    if workload["kind"] == "Deployment":
+        strategy = workload["spec"]["strategy"]["rollingUpdate"]
+    else:
+        strategy = workload["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert strategy == {
+        "maxSurge": availability.max_surge,
+        "maxUnavailable": availability.max_unavailable,
+    }
+    assert workload["spec"]["replicas"] == availability.replicas
+
+
 # -- invariants, over every variant --------------------------------------------------------------
 
 VARIANTS = all_variants()
@@ -264,8 +281,11 @@ def test_swiss_placement_and_spread(rendered: Any) -> None:
         expressions = terms["nodeSelectorTerms"][0]["matchExpressions"]
         region = next(e for e in expressions if e["key"] == "topology.kubernetes.io/region")
         assert region["operator"] == "In" and set(region["values"]) <= {"ch-zh1", "ch-be1"}
-        anti = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-        assert anti[0]["topologyKey"] == "kubernetes.io/hostname"
+        anti = pod["affinity"]["podAntiAffinity"]
+        terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [
+            t["podAffinityTerm"] for t in anti["preferredDuringSchedulingIgnoredDuringExecution"]
+        ]
+        assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
     leader = next(pod_specs(_workloads(objects)[0]))
     assert leader["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
 
@@ -273,7 +293,15 @@ def test_swiss_placement_and_spread(rendered: Any) -> None:
 def test_pdb_allows_one_disruption(rendered: Any) -> None:
     _, objects = rendered
     (pdb,) = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
-    assert pdb["spec"]["maxUnavailable"] == 1
+    (workload,) = _workloads(objects)
+    replicas = workload["spec"]["replicas"]
+    if workload["kind"] == "Deployment":
+        # one pod per replica: all but one keep serving through a drain, and a drain never blocks
+        assert pdb["spec"] == {**pdb["spec"], "minAvailable": replicas - 1}
+    else:
+        # one pod down takes its group down: one pod at a time is one replica at a time
+        assert pdb["spec"]["maxUnavailable"] == 1
+    assert ("minAvailable" in pdb["spec"]) != ("maxUnavailable" in pdb["spec"])
 
 
 def test_exposure_routes_only_the_allowed_paths(rendered: Any) -> None:

@@ -15,8 +15,10 @@ import pytest
 import yaml
 from render_support import LWS_CRD, PLAN_SINGLE, load_plan, site, variants
 
-from swissai.render.helm import write_chart
-from swissai.render.manifests import render, write_files
+from swissai.render.context import build_context
+from swissai.render.helm import chart
+from swissai.render.manifests import render
+from swissai.render.tracked_files import write_tracked
 
 K8S_VERSIONS = ("1.30.0", "1.37.0")  # oldest supported, newest in kubernetes-validate
 CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "networking.k8s.io/v1")
@@ -24,6 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 DOCS_SECURITY = REPO / "docs" / "security.md"
 VARIANTS = variants()
+
+
+def write_chart(plan: Any, profile: Any, out: Path) -> None:
+    write_tracked(out, chart(build_context(plan, profile), plan))
 
 
 @cache
@@ -129,6 +135,56 @@ def test_helm_values_schema_rejects_a_tag_only_image(tmp_path: Path) -> None:
     assert "Namespace" not in {o["kind"] for o in objects}
 
 
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"replicas": "two"}, "replicas"),
+        ({"replicas": 0}, "replicas"),
+        ({"rollout": {"maxSurge": -1}}, "maxSurge"),
+        ({"pdb": {"field": "maxSurge"}}, "field"),
+        ({"exposure": {"type": "nodeport"}}, "type"),
+        ({"replica": 2}, "replica"),  # a typo is an unknown key, not a silent default
+    ],
+)
+def test_helm_values_schema_generated_from_the_model_rejects_wrong_values(
+    override: dict[str, Any], key: str, tmp_path: Path
+) -> None:
+    """values.schema.json comes from RenderValues: Helm refuses what the model refuses."""
+    helm = pytest.importorskip("helm_python")
+    plan = load_plan(PLAN_SINGLE)
+    write_chart(plan, site(), tmp_path / "chart")
+    loaded = helm.Chart.load(str(tmp_path / "chart"))
+    with pytest.raises(helm.HelmError, match=key):
+        loaded.render(override, name="x")
+    # the same override with a right value renders
+    objects = _helm_objects(loaded.render({"replicas": 3}, name="x"))
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 3
+
+
+def test_helm_lints_the_chart_of_a_two_replica_plan_with_preferred_spread(tmp_path: Path) -> None:
+    """The default plan (2 x TP4 on one 8-GPU node): Helm lints its chart and renders the same
+    preferred anti-affinity, minAvailable 1 and rollout as `swissai render`."""
+    helm = pytest.importorskip("helm_python")
+    from swissai.adapters.profiles import load_gpu, load_model
+    from swissai.core.hardware import hardware_from_spec
+    from swissai.core.planner import PlanRequest, make_plan
+
+    plan = make_plan(
+        PlanRequest(
+            model=load_model("gpt-oss-120b"), hardware=hardware_from_spec("8xh100-80gb", load_gpu)
+        )
+    )
+    assert plan.layout.replicas == 2
+    write_chart(plan, site(), tmp_path / "chart")
+    report = helm.lint(str(tmp_path / "chart"), strict=True, kube_version="v1.30.0")
+    assert report["errors"] == []
+    objects = _helm_objects(helm.Chart.load(str(tmp_path / "chart")).render(name="x"))
+    assert sorted(objects, key=_key) == sorted(render(plan, site()).objects, key=_key)
+    (pdb,) = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert pdb["spec"]["minAvailable"] == 1
+
+
 def _documented_exceptions() -> set[str]:
     text = DOCS_SECURITY.read_text(encoding="utf-8")
     return {word.strip("`|*, ") for word in text.split() if word.strip("`|*, ").startswith("CKV")}
@@ -141,7 +197,7 @@ def test_checkov_reports_no_undocumented_failure(tmp_path: Path) -> None:
         pytest.skip("checkov not installed: run scripts/setup-checkov.sh")
     for name in VARIANTS:
         plan, profile = VARIANTS[name]
-        write_files(render(plan, profile).files(), tmp_path / name)
+        write_tracked(tmp_path / name, render(plan, profile).files())
     result = subprocess.run(
         [str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "--quiet",
          "--compact", "--skip-download", "-o", "json"],

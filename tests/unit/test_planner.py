@@ -57,7 +57,8 @@ def test_search_records_every_rejected_layout_with_a_reason() -> None:
 
 
 def test_the_chosen_layout_serves_the_most_among_single_node_nvlink_layouts() -> None:
-    p = plan("gpt-oss-20b", "8xh100-80gb", max_model_len=8192)
+    # --min-replicas 1: concurrency alone decides (the availability preference is tested below)
+    p = plan("gpt-oss-20b", "8xh100-80gb", max_model_len=8192, min_replicas=1)
     best_alternative = max(a.served_concurrency for a in p.alternatives if a.feasible)
     assert p.served_concurrency == pytest.approx(best_alternative)
 
@@ -245,7 +246,7 @@ def test_mixed_gpus_plan_on_the_largest_group_and_say_so() -> None:
 
 
 def test_concurrency_target_prefers_throughput_once_the_target_is_met() -> None:
-    untargeted = plan("gpt-oss-20b", "8xh100-80gb", max_model_len=8192)
+    untargeted = plan("gpt-oss-20b", "8xh100-80gb", max_model_len=8192, min_replicas=1)
     targeted = plan("gpt-oss-20b", "8xh100-80gb", max_model_len=8192, concurrency=50)
     assert targeted.target_concurrency == 50
     assert targeted.served_concurrency >= 50
@@ -265,7 +266,9 @@ def test_concurrency_target_prefers_throughput_once_the_target_is_met() -> None:
 
 
 def test_concurrency_target_out_of_reach_still_plans_the_most_concurrent_layout() -> None:
-    untargeted = plan("gpt-oss-120b", "8xh100-80gb")
+    # no layout meets the target, so none meets the availability policy either: the most
+    # concurrent layout wins, as it does with --min-replicas 1
+    untargeted = plan("gpt-oss-120b", "8xh100-80gb", min_replicas=1)
     targeted = plan("gpt-oss-120b", "8xh100-80gb", concurrency=100000)
     assert targeted.feasible
     assert targeted.served_concurrency == untargeted.served_concurrency

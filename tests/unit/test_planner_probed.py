@@ -37,8 +37,9 @@ def test_a100_pcie_pairs_keep_tensor_parallelism_inside_a_pair() -> None:
     assert result.layout.tensor_parallel_size == 2
     assert result.layout.replicas == 2
     assert not any("all-reduce runs over PCIe" in w for w in result.warnings)
-    # The same GPUs given as a spec assume the SXM board's NVLink domain of 8 and take TP4.
-    spec = plan("gpt-oss-120b", hardware_from_spec("4xa100-80gb", load_gpu))
+    # The same GPUs given as a spec assume the SXM board's NVLink domain of 8 and take TP4
+    # when concurrency alone decides (--min-replicas 1).
+    spec = plan("gpt-oss-120b", hardware_from_spec("4xa100-80gb", load_gpu), min_replicas=1)
     assert spec.layout.tensor_parallel_size == 4
 
 

@@ -92,7 +92,7 @@ def test_model_ids_that_would_break_yaml_are_refused(model_id: str) -> None:
 
 def test_plan_args_are_kept_verbatim_with_the_local_model_path() -> None:
     plan = load_plan(PLAN_SINGLE)
-    args = build_context(plan, site()).values["vllm"]["args"]
+    args = build_context(plan, site()).values.vllm.args
     expected = list(plan.vllm.args)
     expected[expected.index("--model") + 1] = "/models/gpt-oss-120b"
     assert args[: len(expected)] == expected
@@ -106,25 +106,25 @@ def test_equals_form_of_model_and_site_model_path() -> None:
     i = args.index("--model")
     args[i : i + 2] = ["--model=openai/gpt-oss-120b"]
     values = build_context(_plan(vllm__args=args), site(model={"path": "oss/120b"})).values
-    assert "--model=/models/oss/120b" in values["vllm"]["args"]
+    assert "--model=/models/oss/120b" in values.vllm.args
 
 
 def test_multi_node_runs_ray_and_keeps_args() -> None:
     values = build_context(load_plan(PLAN_MULTI), site()).values
-    assert values["multiNode"] is True
-    assert values["groupSize"] == 2 and values["gpusPerPod"] == 8
-    assert values["vllm"]["args"][-2:] == ["--distributed-executor-backend", "ray"]
-    assert "--pipeline-parallel-size" in values["vllm"]["args"]
-    assert set(values["scripts"]) == {"verify_model.py", "ray_leader.sh", "ray_worker.sh"}
+    assert values.multi_node is True
+    assert values.group_size == 2 and values.gpus_per_pod == 8
+    assert values.vllm.args[-2:] == ["--distributed-executor-backend", "ray"]
+    assert "--pipeline-parallel-size" in values.vllm.args
+    assert set(values.scripts) == {"verify_model.py", "ray_leader.sh", "ray_worker.sh"}
 
 
 def test_probe_budget_follows_load_time_and_policy() -> None:
     plan = load_plan(PLAN_SINGLE)
-    probe = build_context(plan, site()).values["vllm"]["startupProbe"]
+    probe = build_context(plan, site()).values.vllm.startup_probe
     budget = probe["periodSeconds"] * probe["failureThreshold"]
     assert budget >= 1800 and budget >= 2 * plan.estimates.load_time_s
     slow = _plan(estimates__load_time_s=3000.0)
-    probe = build_context(slow, site()).values["vllm"]["startupProbe"]
+    probe = build_context(slow, site()).values.vllm.startup_probe
     assert probe["periodSeconds"] * probe["failureThreshold"] >= 6000
 
 
@@ -146,7 +146,7 @@ def test_the_environment_refuses_a_value_pasted_without_the_json_filter() -> Non
 def test_local_tokenizer_and_config_paths_are_kept() -> None:
     plan = load_plan(PLAN_SINGLE)
     extra = ["--tokenizer", "/models/tok", "--config=/models/serve.yaml"]
-    args = build_context(_plan(vllm__args=[*plan.vllm.args, *extra]), site()).values["vllm"]["args"]
+    args = build_context(_plan(vllm__args=[*plan.vllm.args, *extra]), site()).values.vllm.args
     assert args[len(plan.vllm.args) : len(plan.vllm.args) + len(extra)] == extra
 
 
@@ -154,12 +154,12 @@ def test_underscore_spelling_of_a_rendered_flag_is_not_added_twice() -> None:
     plan = load_plan(PLAN_SINGLE)
     args = build_context(
         _plan(vllm__args=[*plan.vllm.args, "--disable_fastapi_docs"]), site()
-    ).values["vllm"]["args"]
+    ).values.vllm.args
     assert "--disable-fastapi-docs" not in args and args.count("--disable_fastapi_docs") == 1
 
 
 def test_ray_workers_get_a_startup_probe_with_the_leaders_budget() -> None:
-    values = build_context(_plan(PLAN_MULTI, estimates__load_time_s=3000.0), site()).values
+    values = build_context(_plan(PLAN_MULTI, estimates__load_time_s=3000.0), site()).values.data()
     leader, worker = values["vllm"]["startupProbe"], values["worker"]["startupProbe"]
     budget = worker["periodSeconds"] * worker["failureThreshold"]
     assert budget == leader["periodSeconds"] * leader["failureThreshold"] >= 6300
@@ -177,16 +177,16 @@ def _gateway_peers(values: dict[str, Any]) -> list[Any]:
 
 def test_route_exposure_admits_the_openshift_router_by_default() -> None:
     plan = load_plan(PLAN_SINGLE)
-    route = build_context(plan, site(exposure={"type": "route"})).values
+    route = build_context(plan, site(exposure={"type": "route"})).values.data()
     assert _gateway_peers(route) == [
         {"namespaceSelector": {"matchLabels": {"network.openshift.io/policy-group": "ingress"}}}
     ]
-    cluster_ip = build_context(plan, site()).values
+    cluster_ip = build_context(plan, site()).values.data()
     assert _gateway_peers(cluster_ip) == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway"}}}
     ]
     mine = {"namespace_labels": {"team": "edge"}, "pod_labels": {"app": "router"}}
-    explicit = build_context(plan, site(exposure={"type": "route", "clients": mine})).values
+    explicit = build_context(plan, site(exposure={"type": "route", "clients": mine})).values.data()
     assert _gateway_peers(explicit) == [
         {
             "namespaceSelector": {"matchLabels": {"team": "edge"}},
@@ -247,3 +247,152 @@ def test_ray_worker_gives_up_after_the_deadline(tmp_path: Path) -> None:
     assert code == 7
     assert len([c for c in calls if c.startswith("start")]) == 1
     assert "could not join the Ray head at leader.svc:6379" in stderr
+
+
+# -- one policy for forbidden flags: every spelling vLLM accepts (swissai.core.vllm_flags) -------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--trust-remote"], "SEC-006"),  # a unique prefix vLLM expands
+        (["--trust-rem"], "SEC-006"),
+        (["--Trust-Remote-Code"], "SEC-006"),  # re-cased
+        (["--TRUST_REMOTE_CODE"], "SEC-006"),
+        (["--enable-log-req"], "LOG-001"),
+        (["--enable_log_out"], "LOG-001"),
+        (["--api-ke=s3cret-value"], "Secret"),
+        (["--api-k", "s3cret-value"], "Secret"),
+        (["--tool-serv", "demo"], "RES-010"),
+    ],
+)
+def test_abbreviated_or_recased_forbidden_flags_are_refused(extra: list[str], message: str) -> None:
+    plan = load_plan(PLAN_SINGLE)
+    with pytest.raises(InputError, match=message) as info:
+        build_context(_plan(vllm__args=[*plan.vllm.args, *extra]), site())
+    assert info.value.exit_code == 2
+    # the flag is named, a value (an API key) never is
+    assert extra[0].split("=", 1)[0] in info.value.message
+    assert "s3cret-value" not in info.value.message + (info.value.hint or "")
+
+
+@pytest.mark.parametrize("name", ["hf_token", "Vllm_Api_Key", "vllm_server_dev_mode"])
+def test_recased_forbidden_variables_are_refused(name: str) -> None:
+    env = {**load_plan(PLAN_SINGLE).vllm.env, name: "x"}
+    with pytest.raises(InputError, match=name):
+        build_context(_plan(vllm__env=env), site())
+
+
+# -- gpt-oss encodings: one location (swissai.core.encodings) ------------------------------------
+
+
+def test_encodings_live_in_the_one_folder_with_tiktokens_hashes() -> None:
+    from swissai.core.encodings import ENCODINGS_SUBDIR, TIKTOKEN_REQUIRED, TIKTOKEN_SHA256
+
+    values = build_context(load_plan(PLAN_SINGLE), site()).values
+    env = {e["name"]: e.get("value") for e in values.vllm.env}
+    folder = f"/models/gpt-oss-120b/{ENCODINGS_SUBDIR}"
+    assert env["TIKTOKEN_ENCODINGS_BASE"] == env["TIKTOKEN_RS_CACHE_DIR"] == folder
+    verify = next(c for c in values.init_containers if c["name"] == "verify-model")
+    required = next(e["value"] for e in verify["env"] if e["name"] == "REQUIRED_FILES")
+    assert required == ";".join(
+        f"{ENCODINGS_SUBDIR}/{name}={TIKTOKEN_SHA256[name]}" for name in TIKTOKEN_REQUIRED
+    )
+    import swissai.render.context as context_module
+
+    assert not hasattr(context_module, "TIKTOKEN_FILES")  # no second table of hashes
+
+
+# -- availability: render writes exactly the plan's ---------------------------------------------
+
+
+def _planned(gpus: str, **kwargs: Any) -> ServePlan:
+    from swissai.adapters.profiles import load_gpu, load_model
+    from swissai.core.hardware import hardware_from_spec
+    from swissai.core.planner import PlanRequest, make_plan
+
+    hardware = hardware_from_spec(gpus, load_gpu)
+    return make_plan(PlanRequest(model=load_model("gpt-oss-120b"), hardware=hardware, **kwargs))
+
+
+def _workload_and_pdb(plan: ServePlan) -> tuple[dict[str, Any], dict[str, Any]]:
+    from swissai.render.manifests import render
+
+    objects = render(plan, site()).objects
+    (workload,) = [o for o in objects if o["kind"] == "Deployment"]
+    (pdb,) = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    return workload, pdb
+
+
+def test_two_tp4_replicas_on_one_8_gpu_node_get_a_preferred_rule() -> None:
+    plan = _planned("8xh100-80gb")
+    assert (plan.layout.replicas, plan.hardware.nodes) == (2, 1)
+    workload, pdb = _workload_and_pdb(plan)
+    anti = workload["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    # a required rule would leave the second pod Pending: there is one node
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti
+    (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert workload["spec"]["replicas"] == 2
+    assert workload["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    assert pdb["spec"]["minAvailable"] == 1 and "maxUnavailable" not in pdb["spec"]
+
+
+def test_two_replicas_on_two_nodes_get_a_required_rule() -> None:
+    plan = _planned("16xh100-80gb@2", tp=8)
+    assert (plan.layout.replicas, plan.hardware.nodes) == (2, 2)
+    workload, pdb = _workload_and_pdb(plan)
+    anti = workload["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert "preferredDuringSchedulingIgnoredDuringExecution" not in anti
+    assert pdb["spec"]["minAvailable"] == 1
+
+
+def test_a_single_replica_with_idle_gpus_surges_and_prefers_spread() -> None:
+    plan = _planned("8xh100-80gb", tp=4, replicas=1)
+    workload, pdb = _workload_and_pdb(plan)
+    assert workload["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    anti = workload["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in anti
+    assert pdb["spec"]["minAvailable"] == 0
+
+
+def test_render_follows_the_plans_availability_not_its_own_rule() -> None:
+    plan = load_plan(PLAN_SINGLE)
+    assert plan.availability is None  # an older plan file: derived from the layout
+    derived, _ = _workload_and_pdb(plan)
+    anti = derived["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in anti  # 1 replica, 1 node
+    stated = {
+        "replicas": 1,
+        "min_available": 0,
+        "max_unavailable": 1,
+        "max_surge": 0,
+        "spread": "none",
+        "update_outage": True,
+        "reason": "test",
+    }
+    workload, _ = _workload_and_pdb(_plan(availability=stated))
+    assert "podAntiAffinity" not in workload["spec"]["template"]["spec"]["affinity"]
+
+
+def test_availability_that_contradicts_the_layout_is_exit_2() -> None:
+    stated = {
+        "replicas": 3,
+        "min_available": 2,
+        "max_unavailable": 1,
+        "max_surge": 0,
+        "spread": "required",
+        "update_outage": False,
+        "reason": "edited",
+    }
+    with pytest.raises(InputError, match=r"availability\.replicas") as info:
+        build_context(_plan(availability=stated), site())
+    assert info.value.exit_code == 2
+
+
+def test_multi_node_pdb_counts_pods_one_group_at_a_time() -> None:
+    values = build_context(load_plan(PLAN_MULTI), site()).values
+    assert (values.pdb.field, values.pdb.value) == ("maxUnavailable", 1)
+    assert (values.rollout.max_surge, values.rollout.max_unavailable) == (0, 1)

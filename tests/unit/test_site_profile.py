@@ -96,3 +96,10 @@ def test_not_yaml_and_not_a_mapping_are_input_errors(tmp_path: Path) -> None:
     bad.write_text("- a list\n", encoding="utf-8")
     with pytest.raises(InputError, match="must be a mapping"):
         load_site(bad)
+
+
+def test_the_default_encodings_folder_is_the_one_swissai_uses_everywhere() -> None:
+    from swissai.core.encodings import ENCODINGS_SUBDIR
+    from swissai.models.site import SiteProfile
+
+    assert SiteProfile().model.tiktoken_dir == ENCODINGS_SUBDIR

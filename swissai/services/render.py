@@ -1,0 +1,123 @@
+"""The render use case: plan file + site profile -> Kubernetes objects or a Helm chart.
+
+Loads both (swissai.adapters), renders (swissai.render), and with `out` writes the files through
+the tracked writer (swissai.render.tracked_files: only what swissai wrote is replaced or
+removed). Prints nothing: warnings and what was written go to `on_event`; the result is typed.
+Exit codes come from the errors: 2 bad input or unsafe --out, 4 infeasible plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swissai.models.plan import ServePlan
+from swissai.models.site import SiteProfile
+from swissai.services.events import EventSink, ignore, say, warn
+
+
+@dataclass(frozen=True)
+class RenderedObject:
+    kind: str
+    name: str
+    file: str | None  # the file it was written to; None when nothing was written
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What `swissai render` produced."""
+
+    plan: ServePlan
+    objects: tuple[dict[str, Any], ...]  # the Kubernetes objects, in apply order
+    listing: tuple[RenderedObject, ...]
+    out: Path | None  # where files were written; None = nothing was written
+    helm: bool
+    written: tuple[str, ...]  # files (re)written, relative to `out`
+    unchanged: tuple[str, ...]  # files already there with the same content
+    removed: tuple[str, ...]  # files of an earlier render that this one no longer renders
+    warnings: tuple[str, ...]
+
+    def document(self) -> dict[str, Any]:
+        """The objects as one `v1/List` (what `-o json|yaml` prints)."""
+        return {"apiVersion": "v1", "kind": "List", "items": list(self.objects)}
+
+
+def render_loaded(
+    plan: ServePlan,
+    site: SiteProfile,
+    *,
+    out: Path | None = None,
+    helm: bool = False,
+    on_event: EventSink = ignore,
+) -> RenderResult:
+    """Render an already loaded plan and site profile (the Python API's entry point)."""
+    from swissai.errors import InputError
+    from swissai.render.manifests import render
+
+    if helm and out is None:
+        raise InputError("--helm needs --out DIR", hint="e.g. --helm --out chart/")
+    rendered = render(plan, site)
+    for text in rendered.context.warnings:
+        warn(on_event, text)
+    files = rendered.files()
+    names: list[str | None] = [None] * len(rendered.objects)
+    written: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    if out is not None:
+        from swissai.render.tracked_files import write_tracked
+
+        if helm:
+            from swissai.render.helm import chart
+
+            report = write_tracked(out, chart(rendered.context, plan))
+        else:
+            report = write_tracked(out, files)
+            names = list(files)
+        written, unchanged, removed = report.written, report.unchanged, report.removed
+        for name in removed:
+            say(on_event, f"removed {out / name} (written by an earlier render)")
+        what = "Helm chart" if helm else f"{len(files)} objects"
+        say(
+            on_event,
+            f"wrote {what} to {out} ({len(written)} file(s) written, {len(unchanged)} unchanged, "
+            f"{len(removed)} removed)",
+        )
+    listing = tuple(
+        RenderedObject(str(obj["kind"]), str(obj["metadata"]["name"]), name)
+        for obj, name in zip(rendered.objects, names, strict=True)
+    )
+    return RenderResult(
+        plan=plan,
+        objects=tuple(rendered.objects),
+        listing=listing,
+        out=out,
+        helm=helm,
+        written=written,
+        unchanged=unchanged,
+        removed=removed,
+        warnings=rendered.context.warnings,
+    )
+
+
+def render_files(
+    plan_file: Path,
+    site_file: Path,
+    *,
+    out: Path | None = None,
+    helm: bool = False,
+    on_event: EventSink = ignore,
+) -> RenderResult:
+    """`swissai render PLAN --site SITE [--out DIR] [--helm]`: load, render, write."""
+    from swissai.adapters.plan_file import load_plan
+    from swissai.adapters.site import load_site
+    from swissai.errors import InputError
+
+    if helm and out is None:
+        raise InputError("--helm needs --out DIR", hint="e.g. --helm --out chart/")
+    plan, notes = load_plan(plan_file)
+    for text in notes:
+        warn(on_event, text)
+    site = load_site(site_file)
+    return render_loaded(plan, site, out=out, helm=helm, on_event=on_event)
