@@ -5,7 +5,6 @@ kind or a wrong type is exit 2 with the key's path. Real processes, real files."
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import pytest
