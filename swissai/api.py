@@ -52,6 +52,8 @@ def plan(
     moe_backend: str = "auto",
     vllm_version: str | None = None,
     concurrency: int | None = None,
+    replicas: int | None = None,
+    min_replicas: int = 2,
     on_event: EventSink = log_events,
 ) -> ServePlan:
     """`swissai plan`: size memory and choose the layout. An infeasible plan is returned with
@@ -75,6 +77,8 @@ def plan(
         moe_backend=moe_backend,
         vllm_version=vllm_version,
         concurrency=concurrency,
+        replicas=replicas,
+        min_replicas=min_replicas,
     )
     return make_plan(options, on_event=on_event)
 

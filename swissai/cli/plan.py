@@ -54,6 +54,15 @@ def plan(
     concurrency: int | None = typer.Option(
         None, "--concurrency", help="Target concurrent requests at max_model_len."
     ),
+    replicas: int | None = typer.Option(
+        None, "--replicas", help="Force this many serving replicas (what-if)."
+    ),
+    min_replicas: int = typer.Option(
+        2,
+        "--min-replicas",
+        help="Prefer layouts with at least this many replicas when they fit (1 accepts a "
+        "single replica, whose updates are outages).",
+    ),
     output: Output = OUTPUT,
     out: Path | None = typer.Option(
         None, "--out", help="Write the ServePlan to this file (YAML, or JSON for .json)."
@@ -87,6 +96,8 @@ def plan(
         moe_backend=moe_backend,
         vllm_version=vllm_version,
         concurrency=concurrency,
+        replicas=replicas,
+        min_replicas=min_replicas,
     )
     with EventPrinter() as events:
         result = service.make_plan(options, on_event=events)

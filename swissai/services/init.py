@@ -65,9 +65,9 @@ def site_profile(
 
 def write_site_profile(path: Path, site: SiteProfile, *, force: bool = False) -> InitResult:
     """Write the commented profile to `path`; exit 2 when it exists and `force` is not set."""
+    from swissai.adapters.files import write_text_atomic as write_atomic
     from swissai.adapters.site import site_text
     from swissai.errors import InputError
-    from swissai.render.tracked_files import write_atomic
 
     if (path.exists() or path.is_symlink()) and not force:
         raise InputError(f"{path} exists; not overwritten", hint="pass --force to replace it")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from swissai.core.planner import DEFAULT_MIN_REPLICAS
 from swissai.models.plan import ServePlan
 from swissai.services.events import EventSink, ignore, say
 
@@ -38,6 +39,8 @@ class PlanOptions:
     moe_backend: str = "auto"
     vllm_version: str | None = None
     concurrency: int | None = None
+    replicas: int | None = None
+    min_replicas: int = DEFAULT_MIN_REPLICAS
 
 
 def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any = None) -> ServePlan:
@@ -66,6 +69,8 @@ def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any =
         block_size=options.block_size,
         moe_backend=options.moe_backend,
         concurrency=options.concurrency,
+        replicas=options.replicas,
+        min_replicas=options.min_replicas,
     )
     validate_request(request)
     hardware, hardware_note = resolve_hardware(options.gpus, options.inventory, nvml=nvml)

@@ -1,7 +1,7 @@
 """The render use case: plan file + site profile -> Kubernetes objects or a Helm chart.
 
 Loads both (swissai.adapters), renders (swissai.render), and with `out` writes the files through
-the tracked writer (swissai.render.tracked_files: only what swissai wrote is replaced or
+the tracked writer (swissai.adapters.tracked_files: only what swissai wrote is replaced or
 removed). Prints nothing: warnings and what was written go to `on_event`; the result is typed.
 Exit codes come from the errors: 2 bad input or unsafe --out, 4 infeasible plan.
 """
@@ -66,7 +66,7 @@ def render_loaded(
     unchanged: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     if out is not None:
-        from swissai.render.tracked_files import write_tracked
+        from swissai.adapters.tracked_files import write_tracked
 
         if helm:
             from swissai.render.helm import chart

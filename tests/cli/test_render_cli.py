@@ -20,10 +20,10 @@ from render_support import PLAN_MULTI, PLAN_SINGLE, SITE
 from typer.testing import CliRunner, Result
 
 from swissai.adapters.site import load_site
+from swissai.adapters.tracked_files import INDEX_NAME, read_index
 from swissai.cli.main import app
 from swissai.core.encodings import ENCODINGS_SUBDIR
 from swissai.models.site import SiteProfile
-from swissai.render.tracked_files import INDEX_NAME, read_index
 from tests.swissai_process import swissai
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from swissai.adapters.tracked_files import INDEX_NAME, read_index, sha256_text, write_tracked
 from swissai.errors import InputError
-from swissai.render.tracked_files import INDEX_NAME, read_index, sha256_text, write_tracked
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -121,7 +121,7 @@ def test_a_failed_write_leaves_no_temp_file(
 ) -> None:
     """os.replace fails (a full disk, a read-only mount): the temp file goes, the target
     keeps its old content, and the index still matches what is on disk."""
-    from swissai.render import tracked_files
+    from swissai.adapters import files
 
     out = tmp_path / "deploy"
     write_tracked(out, {"01-a.yaml": "a\n"})
@@ -129,7 +129,7 @@ def test_a_failed_write_leaves_no_temp_file(
     def refuse(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tracked_files.os, "replace", refuse)
+    monkeypatch.setattr(files.os, "replace", refuse)
     with pytest.raises(InputError, match="No space left"):
         write_tracked(out, {"01-a.yaml": "A\n"})
     monkeypatch.undo()

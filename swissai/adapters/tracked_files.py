@@ -9,19 +9,17 @@ A render then
   remove a file it did not write, or one changed since it wrote it (a hand edit is never lost);
   a file with exactly the content it would write is adopted (an older swissai wrote it).
 
-The atomic write is a local helper: `swissai.adapters.files.write_text_atomic` is the shared one
-(the lead switches `write_atomic` to it when both are merged).
+Writes go through the one atomic writer, `swissai.adapters.files.write_text_atomic`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from swissai.adapters.files import write_text_atomic as write_atomic
 from swissai.errors import InputError
 
 INDEX_NAME = ".swissai-index.json"
@@ -92,23 +90,6 @@ def _current_sha(path: Path) -> str | None:
     if not path.is_file():
         return ""
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically: a temp file in the same folder, created exclusively
-    (O_CREAT|O_EXCL) with a random name and O_NOFOLLOW, fsynced, renamed over `path`."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_tracked(out: Path, files: dict[str, str]) -> WriteReport:
