@@ -27,7 +27,7 @@ def stdout_console(width: int = 100) -> Console:
 
     console = Console(highlight=False)
     if console.is_terminal:
-        return Console(width=width, highlight=False)
+        return Console(width=min(width, console.width), highlight=False)
     return Console(width=max(width, 200), highlight=False, no_color=True)
 
 

@@ -108,8 +108,7 @@ def render_plan(plan: ServePlan, console: Console) -> None:
         f"~{est.ttft_ms_p50:.0f} ms, load ~{est.load_time_s:.0f} s (roofline estimates)",
     )
     row("memory/GPU", memory_bar(plan))
-    command = "vllm serve " + " ".join(shlex.quote(a) for a in plan.vllm.args)
-    items: list[Table | Text] = [head, Text(""), Text("command: ", style="bold") + Text(command)]
+    items: list[Table | Text] = [head]
     if plan.warnings:
         items.append(Text("\n".join(f"warning: {w}" for w in plan.warnings), style="yellow"))
     if plan.suggestions:
@@ -117,4 +116,12 @@ def render_plan(plan: ServePlan, console: Console) -> None:
         items.append(Text("\n".join(f"  {s}" for s in plan.suggestions)))
     items.append(Text("why:", style="bold"))
     items.append(Text("\n".join(f"  {r}" for r in plan.reasons), style="dim"))
-    console.print(Panel(Group(*items), title=Text("swissai plan: ") + status, expand=False))
+    title = Text("swissai plan: ") + status
+    if console.is_terminal:
+        console.print(Panel(Group(*items), title=title, expand=False))
+    else:  # a CI log or a file: no frame to wrap the lines into a fixed-width box
+        console.print(title)
+        console.print(Group(*items))
+    # The command a user copies: one unbroken line outside any frame, whatever the width.
+    command = "vllm serve " + " ".join(shlex.quote(a) for a in plan.vllm.args)
+    console.print(Text("command: ", style="bold") + Text(command), soft_wrap=True)

@@ -158,4 +158,8 @@ def render_probe(inventory: GpuInventory, hardware: Hardware | None, console: Co
     if details:
         items += [Text("MIG instances and processes:", style="bold"), *details]
     items.append(Text(f"{NA}: NVML does not support the field on this GPU", style="dim"))
-    console.print(Panel(Group(*items), title="swissai probe", expand=False))
+    if console.is_terminal:
+        console.print(Panel(Group(*items), title="swissai probe", expand=False))
+    else:  # a CI log or a file: no frame around the tables
+        console.print("swissai probe")
+        console.print(Group(*items))

@@ -101,3 +101,15 @@ def test_the_app_is_the_same_for_the_console_script_and_the_runner() -> None:
     assert isinstance(typer.main.get_command(app), SwissaiGroup)
     inproc = swissai("plan", "--gpus", "1xh100-80gb", "-o", "json")
     assert inproc.returncode == 4
+
+
+def test_plan_table_in_a_pipe_has_no_box_and_the_command_is_one_line() -> None:
+    """stdout is not a terminal (CI logs, `| less`): no frame characters, and the `vllm serve`
+    command a user copies is one unbroken line, even at 80 columns."""
+    result = swissai("plan", "--gpus", "8xh100-80gb", columns=80)
+    assert result.returncode == 0
+    assert not set("╭╮╰╯│─") & set(result.stdout)
+    commands = [line for line in result.stdout.splitlines() if line.startswith("command: ")]
+    assert len(commands) == 1
+    assert commands[0].startswith("command: vllm serve --model ")
+    assert commands[0].endswith("--enable-auto-tool-choice")  # the last argument, same line
