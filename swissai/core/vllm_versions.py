@@ -21,7 +21,11 @@ NEWEST_MINOR = 33  # 0.33.x is the newest release line modelled
 # The vLLM image that `swissai render` pins; plans default to its accounting.
 DEFAULT_VLLM_VERSION = "0.33.0"
 
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?(?:[+.-].*)?$")
+# ASCII digits, at most 6 per part: int() of a 5000-digit part raises (Python's int/str
+# conversion limit), and no release number needs more.
+_VERSION_RE = re.compile(
+    r"^v?(\d{1,6})\.(\d{1,6})\.(\d{1,6})(?:\.(\d{1,6}))?(?:[+.-].*)?$", re.ASCII
+)
 
 
 def parse_version(text: str) -> Version:
