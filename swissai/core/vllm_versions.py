@@ -33,7 +33,8 @@ def parse_version(text: str) -> Version:
     m = _VERSION_RE.match(text.strip())
     if not m:
         raise InputError(
-            f"--vllm-version: '{text}' is not a version like 0.11.0",
+            f"--vllm-version: '{text if len(text) <= 40 else text[:40] + '...'}' is not a "
+            "version like 0.11.0",
             hint="give a vLLM release, e.g. --vllm-version 0.11.0",
         )
     return (int(m[1]), int(m[2]), int(m[3]), int(m[4] or 0))
