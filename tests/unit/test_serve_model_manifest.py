@@ -15,8 +15,9 @@ from swissai.adapters.model_manifest import (
     sha256_file,
     verify_dir,
 )
-from swissai.cli.serve import _check_model_dir
 from swissai.errors import EnvironmentProblem
+from swissai.services.events import Collect, Progress
+from swissai.services.serve import check_model_dir as _check_model_dir
 
 
 def _model(tmp_path: Path) -> Path:
@@ -34,9 +35,12 @@ def _write_manifest(d: Path) -> None:
 def test_verified_directory_passes_and_says_so(tmp_path: Path) -> None:
     d = _model(tmp_path)
     _write_manifest(d)
-    notes: list[str] = []
-    _check_model_dir(d, sha256_file(d / DEFAULT_MANIFEST), notes.append)
-    assert any("match" in n for n in notes)
+    events = Collect()
+    _check_model_dir(d, sha256_file(d / DEFAULT_MANIFEST), events)
+    assert f"model files match {DEFAULT_MANIFEST}" in events.messages("info")
+    progress = [e for e in events.events if isinstance(e, Progress)]
+    assert progress[-1].finished and progress[-1].unit == "bytes"
+    assert progress[-1].completed == progress[-1].total  # every byte, the manifest included
 
 
 def test_altered_weights_stop_the_start(tmp_path: Path) -> None:
@@ -53,11 +57,12 @@ def test_missing_manifest_is_refused_unless_explicitly_allowed(tmp_path: Path) -
     with pytest.raises(EnvironmentProblem, match="has no SHA256SUMS") as refused:
         _check_model_dir(d, None, lambda _: None)
     assert "--allow-unverified-model" in (refused.value.hint or "")
-    notes: list[str] = []
-    _check_model_dir(d, None, notes.append, allow_unverified=True)
-    assert notes == [
-        f"warning: {d} has no SHA256SUMS: serving UNVERIFIED model files (--allow-unverified-model)"
+    events = Collect()
+    _check_model_dir(d, None, events, allow_unverified=True)
+    assert events.messages() == [
+        f"{d} has no SHA256SUMS: serving UNVERIFIED model files (--allow-unverified-model)"
     ]
+    assert events.messages("warning") == events.messages()
     with pytest.raises(EnvironmentProblem, match="missing"):
         _check_model_dir(d, "0" * 64, lambda _: None, allow_unverified=True)
 
