@@ -442,3 +442,72 @@ def test_help_does_not_import_httpx() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "httpx" not in out.stdout and "httpcore" not in out.stdout
+
+
+# --- the services behind the commands (issue 11) -------------------------------------------------
+
+
+def test_smoke_service_emits_each_check_as_it_completes_and_prints_nothing(
+    fake: FakeOpenAI, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service the CLI and swissai.api share: every SmokeCheck goes to on_event in order,
+    the report holds the same checks, and nothing reaches stdout or stderr."""
+    from swissai.models.smoke import SmokeCheck
+    from swissai.services.events import Collect
+    from swissai.services.smoke import SmokeRequest, smoke
+
+    events = Collect()
+    outcome = smoke(SmokeRequest(fake.base_url, api_key_file=key_file), events)
+    checks = [e for e in events.events if isinstance(e, SmokeCheck)]
+    assert [c.name for c in checks] == [c.name for c in outcome.report.checks]
+    assert checks[0].name == "models" and len(checks) == 11
+    assert outcome.unreachable is None and outcome.report.ok
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_bench_service_reports_progress_per_level(
+    fake: FakeOpenAI, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swissai.services.bench import BenchRequest, bench
+    from swissai.services.events import Collect, Progress
+
+    events = Collect()
+    outcome = bench(
+        BenchRequest(
+            fake.base_url,
+            api_key_file=key_file,
+            concurrency="1,2",
+            num_prompts=4,
+            input_len=8,
+            output_len=4,
+        ),
+        events,
+    )
+    assert not outcome.interrupted and outcome.results.complete
+    progress = [e for e in events.events if isinstance(e, Progress)]
+    finished = [p for p in progress if p.finished]
+    assert [p.description for p in finished] == ["warm-up", "concurrency 1", "concurrency 2"]
+    assert [p.completed for p in finished[1:]] == [4, 4]
+    assert all(p.total == 4 for p in finished[1:])
+    assert capsys.readouterr().out == ""
+
+
+def test_bench_duration_level_reports_seconds(fake: FakeOpenAI, key_file: Path) -> None:
+    from swissai.services.bench import BenchRequest, bench
+    from swissai.services.events import Collect, Progress
+
+    events = Collect()
+    bench(
+        BenchRequest(
+            fake.base_url,
+            api_key_file=key_file,
+            concurrency="1",
+            duration_s=0.5,
+            input_len=8,
+            output_len=4,
+        ),
+        events,
+    )
+    level = [e for e in events.events if isinstance(e, Progress) and e.task == "bench-level-0"]
+    assert level[-1].finished and level[-1].unit == "seconds" and level[-1].total == 0.5
