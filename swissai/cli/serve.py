@@ -140,14 +140,20 @@ def serve(
         else:
             printer(event)
 
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGTERM)
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         launch = service.prepare(request, on_event)
         pre = service.preflight(launch, on_event)
+    except KeyboardInterrupt:
+        printer.close()
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    # From here SIGTERM asks the service to stop vLLM cleanly (exit 0); before, during a long
+    # preflight, it ends swissai at once as usual (nothing is running yet).
+    stop = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if in_main else None
+    if in_main:
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
         service.run(launch, pre, on_event, stop=stop, verbose=verbose)
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None

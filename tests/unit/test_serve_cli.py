@@ -632,3 +632,89 @@ def test_serve_key_file_uses_the_one_reader(plans: dict[str, Path], tmp_path: Pa
     )  # fmt: skip
     assert _code(result) == 2
     assert "is a FIFO" in _message(result)
+
+
+# --- a real serve process (signals, child process group) -----------------------------------------
+
+FAKE_VLLM = """#!{python}
+# Stands in for `python -m vllm.entrypoints.openai.api_server` (no vLLM here; the real one runs
+# in tests/integration): answers swissai's version query, prints vLLM's startup lines, serves
+# /health, /v1/models (key required) and /metrics until SIGTERM.
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+if "-c" in sys.argv:
+    print("vllm 0.32.0")
+    sys.exit(0)
+port = int(sys.argv[sys.argv.index("--port") + 1])
+print("(APIServer pid=1) INFO non-default args: {{}}", flush=True)
+print("Model loading took 0.5 GiB memory and 1.0 seconds", flush=True)
+import os
+key = os.environ.get("VLLM_API_KEY")
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        if self.path == "/v1/models" and self.headers.get("Authorization") != f"Bearer {{key}}":
+            self.send_response(401); self.end_headers(); return
+        body = {{"/health": b"", "/metrics": b"vllm:num_requests_running 0\\n",
+                 "/v1/models": json.dumps({{"data": [{{"id": "m"}}]}}).encode()}}.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.end_headers()
+        self.wfile.write(body or b"")
+HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+def test_sigterm_stops_vllm_cleanly_and_exits_0(plans: dict[str, Path], tmp_path: Path) -> None:
+    """A real `python -m swissai serve` process: ready -> one JSON document on stdout ->
+    SIGTERM -> vLLM's process group is stopped (drain, SIGTERM) -> exit 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from swissai.adapters.vllm_process import group_alive
+
+    fake = tmp_path / "fake-vllm-python"
+    fake.write_text(FAKE_VLLM.format(python=sys.executable))
+    fake.chmod(0o755)
+    model = _model_dir(tmp_path, "llama-3.1-8b-instruct")
+    key = tmp_path / "key"
+    key.write_text(SECRET + "\n")
+    key.chmod(0o600)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plans["llama8"].read_text())
+    port = _free_port()
+    err_path = tmp_path / "stderr"
+    with err_path.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "swissai", "serve", str(plan), "--target", "cpu",
+             "--vllm-python", str(fake), "--model-dir", str(model), "--api-key-file", str(key),
+             "--port", str(port), "--grace", "5", "-o", "json"],
+            stdout=subprocess.PIPE, stderr=err, text=True, cwd=tmp_path,
+            env={**os.environ, "HF_TOKEN": "hf_parent_shell_token"},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "Ctrl-C stops it" not in err_path.read_text():
+            assert proc.poll() is None, err_path.read_text()
+            assert time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.2)
+        pid = int(err_path.read_text().split("(pid ")[1].split(")")[0])
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = err_path.read_text()
+    assert proc.returncode == 0, stderr
+    doc = json.loads(stdout)  # exactly one document
+    assert doc["ready"] is True and doc["base_url"] == f"http://127.0.0.1:{port}"
+    assert "vLLM stopped (terminated)" in stderr
+    assert not group_alive(pid)
+    assert (tmp_path / "plan.observed.yaml").is_file()
+    assert "warning: HF_TOKEN from the environment is not passed to vLLM" in stderr
+    assert SECRET not in stdout + stderr and "hf_parent_shell_token" not in stderr
+    log = (tmp_path / "plan.vllm.log").read_text()
+    assert "Model loading took 0.5 GiB" in log
