@@ -281,10 +281,10 @@ def serve_env(
     notes: list[str] = []
     dropped: list[str] = []
     for violation in env_violations(list(env), "inherited"):
+        # a VLLM_API_KEY of the caller's shell is never passed on implicitly either: the key
+        # given to swissai (api_key) is set below
         del env[violation.token]
-        if violation.flag != API_KEY_ENV:
-            # a VLLM_API_KEY of the caller's shell is never passed on implicitly; said elsewhere
-            dropped.append(violation.token)
+        dropped.append(violation.token)
     for key in UNSAFE_INHERITED:
         if key in env:
             del env[key]

@@ -363,13 +363,16 @@ def prepare(
         flashinfer_cubin_dir=str(cubin_dir) if cubin_dir is not None else None,
     )
     for name in spec.dropped:
+        if name == request.api_key_env:
+            continue  # the key swissai was told to read (--api-key-env VLLM_API_KEY): passed
         warn(
             on_event,
             f"{name} from the environment is not passed to vLLM (policy: {_env_reason(name)})",
         )
-    keys = reported_env_keys(spec.env, inherited)
-    if api_key is None:
-        keys = [k for k in keys if k != API_KEY_ENV]
+    keys = [k for k in reported_env_keys(spec.env, inherited) if k != API_KEY_ENV]
+    if api_key is not None:
+        # shown (masked) even when it equals the inherited value (--api-key-env VLLM_API_KEY)
+        keys.append(API_KEY_ENV)
     shown = {k: MASK if is_secret(k) else spec.env[k] for k in sorted(keys) if k in spec.env}
     return Launch(
         plan=plan,

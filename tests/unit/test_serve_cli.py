@@ -468,6 +468,20 @@ def test_api_key_from_environment_variable_is_passed_and_never_printed(
     assert SECRET not in table.output
 
 
+def test_inherited_vllm_api_key_is_named_unless_it_is_the_key_asked_for(
+    plans: dict[str, Path], no_vllm_path: dict[str, str]
+) -> None:
+    common = ["serve", str(plans["llama8"]), "--dry-run", "--model-dir", "/m", "-o", "json"]
+    env = {**no_vllm_path, "VLLM_API_KEY": SECRET}
+    implicit = _run(*common, env=env)
+    assert "warning: VLLM_API_KEY from the environment is not passed to vLLM" in implicit.stderr
+    assert "VLLM_API_KEY" not in json.loads(implicit.stdout)["env"]
+    asked = _run(*common, "--api-key-env", "VLLM_API_KEY", env=env)
+    assert "warning" not in asked.stderr
+    assert json.loads(asked.stdout)["env"]["VLLM_API_KEY"] == "****"
+    assert SECRET not in implicit.output + asked.output
+
+
 def test_api_key_env_errors_exit_2(
     plans: dict[str, Path], tmp_path: Path, no_vllm_path: dict[str, str]
 ) -> None:

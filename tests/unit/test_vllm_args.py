@@ -119,7 +119,7 @@ def test_env_has_exact_offline_values_and_removes_unsafe_inherited() -> None:
     assert "HF_TOKEN" not in env and "HF_ENDPOINT" not in env
     assert "VLLM_API_KEY" not in env  # a key is passed only when given explicitly
     assert env["PATH"] == "/usr/bin"
-    assert spec.dropped == ["HF_TOKEN", "HF_ENDPOINT"]  # named for a warning each
+    assert spec.dropped == ["HF_TOKEN", "HF_ENDPOINT", "VLLM_API_KEY"]  # a warning each
     assert not any("hf_abc" in n for n in spec.notes + spec.dropped)  # never the value
     assert "VLLM_TARGET_DEVICE" not in env
     assert inherited["HF_TOKEN"] == "hf_abc"  # the caller's mapping is not modified
