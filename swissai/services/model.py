@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,26 @@ class VerifyResult:
 class StagedEncodings:
     path: Path
     sha256: str
+
+
+def hashing_progress(
+    on_event: EventSink, task: str, description: str, total: int
+) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """An advance(bytes) callback that emits Progress events (thread-safe: the verifier hashes
+    in threads), and a finish() to close the task."""
+    lock = threading.Lock()
+    state = {"done": 0}
+
+    def advance(n: int) -> None:
+        with lock:
+            state["done"] += n
+            done = state["done"]
+        on_event(Progress(task, description, done, total or None, "bytes"))
+
+    def finish() -> None:
+        on_event(Progress(task, description, state["done"], total or None, "bytes", finished=True))
+
+    return advance, finish
 
 
 def is_gpt_oss_dir(directory: Path) -> bool:
@@ -188,20 +210,15 @@ def verify_model(
         # below fails on it as well
         problems.append(exc.message)
         total = 0
-    done = {"bytes": 0}
-
-    def advance(n: int) -> None:
-        done["bytes"] += n
-        on_event(Progress("sha256-verify", "sha256", done["bytes"], total or None, "bytes"))
-
+    manifest = directory / manifest_name
+    if manifest.is_file():
+        total += manifest.stat().st_size  # the verifier hashes the manifest first
+    # the verifier hashes in threads: hashing_progress counts under a lock
+    advance, finish = hashing_progress(on_event, "sha256-verify", f"sha256 {directory.name}", total)
     try:
         problems += verify_dir(directory, manifest_name, manifest_sha256, advance=advance)
     finally:
-        on_event(
-            Progress(
-                "sha256-verify", "sha256", done["bytes"], total or None, "bytes", finished=True
-            )
-        )
+        finish()
     checked: list[str] = []
     if is_gpt_oss_dir(directory):
         found = encodings_problems(directory)

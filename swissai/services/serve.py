@@ -516,24 +516,6 @@ def check_model_identity(model_dir: Path, planned: PlanModel) -> ModelSpec:
     return served
 
 
-def hashing_progress(on_event: EventSink, task: str, description: str, total: int) -> Any:
-    """An advance(bytes) callback that emits Progress events (thread-safe: the verifier hashes
-    in threads), and a finish() to close the task."""
-    lock = threading.Lock()
-    state = {"done": 0}
-
-    def advance(n: int) -> None:
-        with lock:
-            state["done"] += n
-            done = state["done"]
-        on_event(Progress(task, description, done, total or None, "bytes"))
-
-    def finish() -> None:
-        on_event(Progress(task, description, state["done"], total or None, "bytes", finished=True))
-
-    return advance, finish
-
-
 def check_model_dir(
     model_dir: Path,
     manifest_sha256: str | None,
@@ -596,6 +578,8 @@ def check_model_dir(
         raise EnvironmentProblem(f"preflight: {exc.message}", hint=exc.hint) from exc
     total += manifest.stat().st_size
     say(on_event, f"verifying {model_dir} against {DEFAULT_MANIFEST} ...")
+    from swissai.services.model import hashing_progress
+
     advance, finish = hashing_progress(on_event, "sha256-model", f"sha256 {model_dir.name}", total)
     try:
         problems = verify_dir(model_dir, DEFAULT_MANIFEST, pinned, advance=advance)

@@ -284,3 +284,19 @@ def test_stage_encodings_without_openai_harmony_is_exit_3_naming_what_to_do(
 def test_stage_encodings_needs_a_directory(tmp_path: Path) -> None:
     result = _cli("model", "stage-encodings", str(tmp_path / "nope"))
     assert result.exit_code == 2
+
+
+def test_verify_service_reports_every_hashed_byte(tmp_path: Path) -> None:
+    """Progress in bytes, counted under a lock (the verifier hashes in threads); the last
+    event is finished and covers the manifest and every file."""
+    from swissai.services.model import verify_model
+
+    d = _model(tmp_path)
+    (d / "big.bin").write_bytes(b"\x03" * (3 * CHUNK + 5))
+    _write_manifest(d)
+    events = Collect()
+    result = verify_model(d, sha256_file(d / DEFAULT_MANIFEST), on_event=events)
+    assert result.ok
+    progress = [e for e in events.events if isinstance(e, Progress)]
+    hashed = sum(p.stat().st_size for p in d.iterdir())
+    assert progress[-1].finished and progress[-1].completed == progress[-1].total == hashed
