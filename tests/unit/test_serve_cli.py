@@ -503,7 +503,14 @@ def test_api_key_env_errors_exit_2(
 # --- the policy gate (issue 19) -----------------------------------------------------------------
 
 
-def _plan_with(source: Path, tmp_path: Path, *, args: list[str] = (), env: dict | None = None):  # type: ignore[no-untyped-def, assignment, type-arg]
+def _plan_with(
+    source: Path,
+    tmp_path: Path,
+    *,
+    args: tuple[str, ...] | list[str] = (),
+    env: dict[str, str] | None = None,
+) -> Path:
+    """A copy of a plan file with extra vllm.args and vllm.env (as a hand-edited plan)."""
     doc = yaml.safe_load(source.read_text())
     doc["vllm"]["args"] = [*doc["vllm"]["args"], *args]
     doc["vllm"]["env"] = {**doc["vllm"].get("env", {}), **(env or {})}
