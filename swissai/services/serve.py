@@ -821,12 +821,19 @@ class _Observer:
             return self.obs
 
 
-def _log_failed(process: VllmProcess) -> None:
-    if process.log_error is not None:
-        raise EnvironmentProblem(
-            f"vLLM's log stopped: {process.log_error}",
-            hint="free space or pass another --log-file",
-        )
+class _LogWatch:
+    """Says once that vLLM's log stopped (a full disk): a warning, not a stop. The reader keeps
+    draining vLLM's output and following its phases, so serving goes on without the file."""
+
+    def __init__(self, process: VllmProcess, on_event: EventSink) -> None:
+        self.process = process
+        self.on_event = on_event
+        self.said = False
+
+    def check(self) -> None:
+        if self.process.log_error is not None and not self.said:
+            self.said = True
+            warn(self.on_event, f"{self.process.log_error}; vLLM keeps running without its log")
 
 
 def _wait_ready(
@@ -835,6 +842,7 @@ def _wait_ready(
     observer: _Observer,
     on_event: EventSink,
     stop: threading.Event,
+    log_watch: _LogWatch,
 ) -> bool:
     """True when vLLM answers /health and /v1/models; False when `stop` was set first."""
     from swissai.core.startup_log import PHASE_NAMES
@@ -854,7 +862,7 @@ def _wait_ready(
                     f"{root_cause(process.lines())[:300]}",
                     hint=f"see {launch.log_file}",
                 )
-            _log_failed(process)
+            log_watch.check()
             phase = observer.current().phase
             done = PHASE_NAMES.index(phase) + 1 if phase else 0
             on_event(Progress(task, "starting vLLM", done, steps, "steps", phase or "starting"))
@@ -958,7 +966,8 @@ def run(
         if stop.is_set():
             return ServeOutcome(None, "exited")
         process.start()
-        if _wait_ready(process, launch, observer, on_event, stop):
+        log_watch = _LogWatch(process, on_event)
+        if _wait_ready(process, launch, observer, on_event, stop, log_watch):
             startup_s = time.monotonic() - started
             obs = observer.current()
             result = startup_log.compare(
@@ -1005,7 +1014,7 @@ def run(
                         f"vLLM exited with code {code} while serving",
                         hint=f"see {launch.log_file}",
                     )
-                _log_failed(process)
+                log_watch.check()
     finally:
         how = _stop(process, launch, on_event)
     return ServeOutcome(ready, how)

@@ -739,3 +739,51 @@ def test_sigterm_stops_vllm_cleanly_and_exits_0(plans: dict[str, Path], tmp_path
     assert SECRET not in stdout + stderr and "hf_parent_shell_token" not in stderr
     log = (tmp_path / "plan.vllm.log").read_text()
     assert "Model loading took 0.5 GiB" in log
+
+
+def test_serve_service_keeps_serving_when_the_log_fails(
+    plans: dict[str, Path], tmp_path: Path
+) -> None:
+    """The service itself (as swissai.api would call it), with the fake vLLM above and a log on
+    /dev/full (every write fails, like a full disk): one warning naming the log, readiness
+    still followed, ServeReady emitted, and `stop` ends it with vLLM's group terminated."""
+    import sys
+    import threading
+
+    from swissai.services import serve as service
+    from swissai.services.events import Collect
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    fake = tmp_path / "fake-vllm-python"
+    fake.write_text(FAKE_VLLM.format(python=sys.executable))
+    fake.chmod(0o755)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plans["llama8"].read_text())
+    key = tmp_path / "key"
+    key.write_text(SECRET + "\n")
+    key.chmod(0o600)
+    request = service.ServeRequest(
+        plan_file=plan,
+        target="cpu",
+        vllm_python=fake,
+        model_dir=_model_dir(tmp_path, "llama-3.1-8b-instruct"),
+        api_key_file=key,
+        port=_free_port(),
+        grace_s=5,
+        log_file=Path("/dev/full"),
+    )
+    launch = service.prepare(request)
+    stop = threading.Event()
+    events = Collect()
+
+    def sink(event: object) -> None:
+        events(event)
+        if isinstance(event, service.ServeReady):
+            threading.Timer(1.0, stop.set).start()
+
+    outcome = service.run(launch, service.Preflight("0.32.0", None), sink, stop=stop)
+    assert outcome.ready is not None and outcome.stopped == "terminated"
+    warnings = events.messages("warning")
+    assert sum("cannot write vLLM's log /dev/full" in w for w in warnings) == 1
+    assert (tmp_path / "plan.observed.yaml").is_file()
