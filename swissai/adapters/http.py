@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import json
 import math
+import os
+import re
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -63,24 +65,149 @@ def normalize_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def read_api_key(path: Path | None) -> str | None:
-    """The key from --api-key-file (one non-empty line); exit 2 when unreadable or malformed.
-    The key itself never appears in a message."""
-    if path is None:
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read --api-key-file {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"--api-key-file {path} is not UTF-8 text") from exc
+MAX_KEY_FILE_BYTES = 4096  # an API key is tens of bytes; a bigger "key file" is a mistake
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key read from a file or a variable, and what a person should know about it
+    (e.g. the file is readable by other users). `value` is never printed."""
+
+    value: str
+    warnings: tuple[str, ...] = ()
+
+
+def _check_key_text(text: str, what: str) -> str:
     key = text.strip()
-    if not key or "\n" in key or any(c.isspace() for c in key):
+    if not key or any(c.isspace() for c in key) or not key.isprintable():
         raise InputError(
-            f"--api-key-file {path} must hold exactly one key on one line, without spaces",
+            f"{what} must hold exactly one key on one line, without spaces",
             hint="write the key alone on one line",
         )
     return key
+
+
+def read_api_key_file(path: Path) -> ApiKey:
+    """The key from --api-key-file, for serve, smoke and bench alike.
+
+    A regular file only: a FIFO would block forever, a device (/dev/zero) never ends, a
+    directory has no text. Opened with O_NONBLOCK and checked with fstat on the open handle (no
+    window between the check and the read), at most MAX_KEY_FILE_BYTES, UTF-8. Exit 2 with one
+    line otherwise; the key itself never appears in a message. A warning when group or others
+    can read it (chmod 600)."""
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise InputError(f"cannot read --api-key-file {path}: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = (
+                "a directory"
+                if stat.S_ISDIR(info.st_mode)
+                else "a FIFO"
+                if stat.S_ISFIFO(info.st_mode)
+                else "a device"
+                if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                else "not a regular file"
+            )
+            raise InputError(
+                f"--api-key-file {path} is {kind}, not a regular file",
+                hint="write the key to a regular file (chmod 600)",
+            )
+        if info.st_size > MAX_KEY_FILE_BYTES:
+            raise InputError(
+                f"--api-key-file {path} has {info.st_size} bytes; a key file holds one key "
+                f"(at most {MAX_KEY_FILE_BYTES} bytes)",
+                hint="write the key alone on one line",
+            )
+        raw = os.read(fd, MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read --api-key-file {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise InputError(f"--api-key-file {path} is larger than {MAX_KEY_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"--api-key-file {path} is not UTF-8 text", hint="write the key alone on one line"
+        ) from exc
+    key = _check_key_text(text, f"--api-key-file {path}")
+    warnings: tuple[str, ...] = ()
+    if info.st_mode & 0o077:
+        warnings = (
+            f"--api-key-file {path} is readable by other users (mode "
+            f"{stat.S_IMODE(info.st_mode):03o}); chmod 600 it",
+        )
+    return ApiKey(key, warnings)
+
+
+def read_api_key_env(name: str, environ: Mapping[str, str]) -> ApiKey:
+    """The key from a variable of swissai's environment (--api-key-env NAME)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise InputError(f"--api-key-env {name!r} is not an environment variable name")
+    value = environ.get(name, "")
+    if not value.strip():
+        raise InputError(
+            f"--api-key-env {name}: the variable is not set or empty",
+            hint=f"export {name} with the key in swissai's environment",
+        )
+    return ApiKey(_check_key_text(value, f"--api-key-env {name}"))
+
+
+def read_api_key(path: Path | None) -> str | None:
+    """The key from --api-key-file, or None without one (warnings dropped: see
+    read_api_key_file)."""
+    return None if path is None else read_api_key_file(path).value
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in LOOPBACK_HOSTS or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_key_warning(base_url: str, has_key: bool) -> str | None:
+    """A warning when a key would travel over plain HTTP to another machine (anyone on the
+    path reads it); None for https or a loopback address."""
+    parts = urlsplit(base_url)
+    if not has_key or parts.scheme != "http" or is_loopback(parts.hostname or ""):
+        return None
+    return (
+        f"the API key goes over plain HTTP to {parts.hostname}: anyone on the network path can "
+        "read it; use https:// (with --ca-cert for a private CA)"
+    )
+
+
+def tls_context(ca_cert: Path | None = None) -> ssl.SSLContext:
+    """The one TLS trust setup of smoke and bench: the operating system's trust store (OpenSSL's
+    default paths, where banks install their internal CAs) plus --ca-cert FILE when given.
+    Exit 2 when the file cannot be loaded."""
+    context = ssl.create_default_context()
+    if ca_cert is not None:
+        if not ca_cert.is_file():
+            raise InputError(f"--ca-cert {ca_cert} is not a file", hint="pass a PEM CA bundle")
+        try:
+            context.load_verify_locations(cafile=str(ca_cert))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise InputError(
+                f"--ca-cert {ca_cert} is not a PEM certificate bundle ({exc})",
+                hint="pass the CA certificate(s) in PEM format",
+            ) from exc
+    return context
 
 
 # --- plain requests (smoke, model discovery, metrics) ------------------------------------------
@@ -157,7 +284,13 @@ class Client:
     """A small synchronous client for probes: the key is sent, left out, or replaced by a
     wrong one per request (smoke's authentication checks)."""
 
-    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         import httpx
 
         self.base_url = base_url
@@ -167,6 +300,7 @@ class Client:
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
+            verify=ssl_context if ssl_context is not None else tls_context(),
         )
 
     @property
@@ -449,7 +583,7 @@ def async_client(
         timeout=httpx.Timeout(timeout_s, connect=5.0, pool=None),
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         follow_redirects=False,
-        verify=ssl_context if ssl_context is not None else True,
+        verify=ssl_context if ssl_context is not None else tls_context(),
     )
 
 
@@ -467,6 +601,7 @@ async def run_level(
     on_record: Callable[[RequestRecord], None] | None = None,
     lost_after: int | None = None,
     run: LevelRun | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> LevelRun:
     """Run one concurrency level: `concurrency` workers, each sending its next request as
     soon as the previous one ends (closed loop, like `vllm bench serve --max-concurrency`).
@@ -500,7 +635,7 @@ async def run_level(
 
     # One client (one keep-alive connection) per worker: httpcore's shared pool scans every
     # connection on each request, which costs O(concurrency) CPU per request at high levels.
-    ssl_context = ssl.create_default_context()
+    ssl_context = ssl_context if ssl_context is not None else tls_context()
 
     async def worker() -> None:
         async with async_client(base_url, api_key, 1, timeout_s, ssl_context) as client:

@@ -8,9 +8,12 @@ same file, so the pod and `swissai` can never disagree about what "verified" mea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -22,26 +25,94 @@ EXCLUDED_DIRS = (".git", ".cache")
 CHUNK = 8 * 1024 * 1024
 
 
-def model_files(root: Path, manifest_name: str = DEFAULT_MANIFEST) -> list[tuple[str, int]]:
-    """(relative path, size) of every file the manifest covers, sorted by path."""
+# Characters that end a line for str.splitlines(), which the pods' verifier parses the manifest
+# with (templates/scripts/verify_model.py, parse_manifest): a name holding one cannot round-trip.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def name_problem(relative: str) -> str | None:
+    """Why a relative path cannot be one manifest line, or None."""
+    if any(c in LINE_BREAKS for c in relative):
+        return "its name holds a line break (newline, U+0085, U+2028 or U+2029)"
+    if "\\" in relative:
+        return "its name holds a backslash (sha256sum would escape it)"
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    return None
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def walk_model_dir(root: Path, manifest_name: str = DEFAULT_MANIFEST) -> list[tuple[str, int]]:
+    """(relative path, size) of every file the manifest covers, sorted by path; the same files
+    the pods' verifier walks (os.walk following links, `.git`/`.cache` skipped at the top).
+
+    Refused with exit 2, naming the path: a symlink that leaves the directory (it would attest
+    a file outside the model), a dangling or looping symlink, a symlinked directory that loops
+    back, anything that is not a regular file (a FIFO would block the hash), and a name that
+    cannot be one manifest line. Unreadable directories are refused too, never skipped."""
+    root_real = os.path.realpath(root)
     found: list[tuple[str, int]] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+
+    def refuse(relative: str, why: str) -> InputError:
+        return InputError(
+            f"{root}: {relative!r} {why}; the manifest cannot attest it",
+            hint="copy the model into a plain directory (cp -rL), rename or remove the file",
+        )
+
+    def on_error(exc: OSError) -> None:
+        raise InputError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=on_error):
         here = Path(dirpath)
+        here_real = os.path.realpath(here)
         if here == root:
             dirnames[:] = [d for d in dirnames if d not in EXCLUDED_DIRS]
         dirnames.sort()
+        for name in dirnames:
+            path = here / name
+            relative = path.relative_to(root).as_posix()
+            problem = name_problem(relative)
+            if problem is not None:
+                raise refuse(relative, problem)
+            if path.is_symlink():
+                target = os.path.realpath(path)
+                if not _inside(target, root_real):
+                    raise refuse(relative, f"is a symlink that leaves the directory ({target})")
+                if _inside(here_real, target):
+                    raise refuse(relative, "is a symlink that loops back to a parent directory")
         for name in filenames:
             path = here / name
             relative = path.relative_to(root).as_posix()
             if relative == manifest_name:
                 continue
-            if any(c in relative for c in "\n\r\\"):
-                raise InputError(
-                    f"{relative!r}: a file name with a newline or backslash cannot be listed",
-                    hint="rename the file",
-                )
-            found.append((relative, path.stat().st_size))
+            problem = name_problem(relative)
+            if problem is not None:
+                raise refuse(relative, problem)
+            if path.is_symlink():
+                try:
+                    target = os.path.realpath(path, strict=True)
+                except OSError:
+                    raise refuse(relative, "is a dangling or looping symlink") from None
+                if not _inside(target, root_real):
+                    raise refuse(relative, f"is a symlink that leaves the directory ({target})")
+            try:
+                info = path.stat()
+            except OSError as exc:
+                raise refuse(relative, f"cannot be read ({exc.strerror})") from exc
+            if not stat.S_ISREG(info.st_mode):
+                raise refuse(relative, "is not a regular file")
+            found.append((relative, info.st_size))
     return sorted(found)
+
+
+def model_files(root: Path, manifest_name: str = DEFAULT_MANIFEST) -> list[tuple[str, int]]:
+    """(relative path, size) of every file the manifest covers (walk_model_dir)."""
+    return walk_model_dir(root, manifest_name)
 
 
 def sha256_file(path: Path, advance: Callable[[int], None] | None = None) -> str:
@@ -69,6 +140,30 @@ def build_manifest(
     if not lines:
         raise InputError(f"{root} holds no files to list")
     return "".join(lines)
+
+
+def write_manifest(path: Path, text: str) -> None:
+    """Write the manifest atomically: a temp file beside it, renamed over it; the temp file
+    never outlives a failure (an interrupted write would otherwise leave it in the model
+    directory, where the next manifest would list it). Exit 3 naming the path on a failure."""
+    from swissai.errors import EnvironmentProblem
+
+    tmp_name: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot write {path}: {exc.strerror or exc}", hint="check the --out path"
+        ) from exc
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
 
 
 def _verifier() -> ModuleType:

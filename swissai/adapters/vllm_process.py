@@ -106,12 +106,30 @@ class VllmProcess:
         self._reader: threading.Thread | None = None
         self._lines: list[str] = []
         self._lock = threading.Lock()
+        self._log: TextIO | None = None
         self.interrupted_while_stopping = 0
+        # why the log could not be written (the reader keeps draining the pipe regardless, so
+        # vLLM never blocks on a full pipe); None while all is well
+        self.log_error: str | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    def open_log(self) -> None:
+        """Open the log file for appending, before anything starts: an unwritable log is exit 3
+        naming the path, not a reader thread that dies and a child that blocks on its pipe."""
+        if self._log is not None:
+            return
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"cannot write vLLM's log {self.log_path}: {exc.strerror or exc}",
+                hint="pass a writable --log-file",
+            ) from exc
+
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.open_log()
         try:
             self._proc = subprocess.Popen(
                 self.argv,
@@ -128,6 +146,7 @@ class VllmProcess:
                 preexec_fn=_set_parent_death_signal,
             )
         except OSError as exc:
+            self._close_log()
             raise EnvironmentProblem(
                 f"cannot start {self.argv[0]}: {exc.strerror}",
                 hint="check --vllm-bin / --vllm-python",
@@ -136,13 +155,16 @@ class VllmProcess:
         self._reader.start()
 
     def _read(self) -> None:
+        """Copy the child's output to the log and the callbacks until the pipe closes.
+
+        Never dies before the pipe is drained: a failing log write (disk full) or callback is
+        recorded in `log_error` and reading goes on, so the child never blocks on its pipe."""
         assert self._proc is not None and self._proc.stdout is not None
-        with self.log_path.open("a", encoding="utf-8") as log:
+        try:
             for raw in self._proc.stdout:
                 # tqdm bars redraw with \r; keep the last state of each line
                 line = raw.rstrip("\n").rsplit("\r", 1)[-1]
-                log.write(line + "\n")
-                log.flush()
+                self._write_log(line)
                 with self._lock:
                     self._lines.append(line)
                 if self.echo is not None:
@@ -150,7 +172,32 @@ class VllmProcess:
                         self.echo.write(line + "\n")
                         self.echo.flush()
                 if self.on_line is not None:
-                    self.on_line(line)
+                    try:
+                        self.on_line(line)
+                    except Exception as exc:
+                        self.log_error = self.log_error or f"log reader: {exc!r}"
+        except (OSError, ValueError) as exc:
+            self.log_error = self.log_error or f"reading vLLM's output failed: {exc}"
+        finally:
+            self._close_log()
+
+    def _write_log(self, line: str) -> None:
+        if self._log is None:
+            return
+        try:
+            self._log.write(line + "\n")
+            self._log.flush()
+        except (OSError, ValueError) as exc:
+            self.log_error = self.log_error or (
+                f"cannot write vLLM's log {self.log_path}: {getattr(exc, 'strerror', None) or exc}"
+            )
+            self._close_log()
+
+    def _close_log(self) -> None:
+        log, self._log = self._log, None
+        if log is not None:
+            with contextlib.suppress(OSError, ValueError):
+                log.close()
 
     @property
     def started(self) -> bool:

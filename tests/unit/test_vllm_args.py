@@ -119,7 +119,8 @@ def test_env_has_exact_offline_values_and_removes_unsafe_inherited() -> None:
     assert "HF_TOKEN" not in env and "HF_ENDPOINT" not in env
     assert "VLLM_API_KEY" not in env  # a key is passed only when given explicitly
     assert env["PATH"] == "/usr/bin"
-    assert any("HF_TOKEN" in n for n in spec.notes)
+    assert spec.dropped == ["HF_TOKEN", "HF_ENDPOINT", "VLLM_API_KEY"]  # a warning each
+    assert not any("hf_abc" in n for n in spec.notes + spec.dropped)  # never the value
     assert "VLLM_TARGET_DEVICE" not in env
     assert inherited["HF_TOKEN"] == "hf_abc"  # the caller's mapping is not modified
 
@@ -188,3 +189,51 @@ def test_flashinfer_cubin_dir_reaches_the_child_env_only_when_given() -> None:
     spec = serve_env({}, inherited={}, flashinfer_cubin_dir="/opt/flashinfer/cubins")
     assert spec.env["FLASHINFER_CUBIN_DIR"] == "/opt/flashinfer/cubins"
     assert "FLASHINFER_CUBIN_DIR" not in serve_env({}, inherited={}).env
+
+
+# --- the policy (issue 19): core/vllm_flags applied to the plan's args and env -----------------
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "--trust-remote-code",
+        "--trust-remote",  # a unique prefix: vLLM's parser expands it
+        "--trust_remote_code",  # `_` for `-`
+        "--Trust-Remote-Code",  # re-cased
+        "--enable-log-req",
+        "--enable_log_outputs",
+        "--api-ke=sk-secret-in-argv",
+        "--api_key=sk-secret-in-argv",
+        "--tool-server=demo",
+    ],
+)
+def test_forbidden_flags_in_any_spelling_are_refused_naming_the_token(token: str) -> None:
+    with pytest.raises(InputError) as refused:
+        serve_argv([*PLAN_ARGS, token], launcher=PY, model_path="/m", host="h", port=1)
+    name = token.split("=", 1)[0]
+    assert name in refused.value.message
+    assert "sk-secret-in-argv" not in refused.value.message + (refused.value.hint or "")
+
+
+@pytest.mark.parametrize("name", ["VLLM_SERVER_DEV_MODE", "HF_TOKEN", "vllm_api_key"])
+def test_forbidden_variables_in_the_plan_env_are_refused(name: str) -> None:
+    with pytest.raises(InputError, match=name):
+        serve_env({name: "1"}, inherited={})
+
+
+def test_inherited_forbidden_variables_are_dropped_and_named() -> None:
+    spec = serve_env({}, inherited={"VLLM_SERVER_DEV_MODE": "1", "HF_TOKEN": "hf_x", "HOME": "/h"})
+    assert "VLLM_SERVER_DEV_MODE" not in spec.env and "HF_TOKEN" not in spec.env
+    assert sorted(spec.dropped) == ["HF_TOKEN", "VLLM_SERVER_DEV_MODE"]
+    assert spec.env["HOME"] == "/h"
+
+
+@pytest.mark.parametrize("spelling", ["--host=0.0.0.0", "--hos", "--por", "--port=1"])
+def test_a_plan_cannot_override_the_address_serve_sets(spelling: str) -> None:
+    """--host/--port in any spelling vLLM reads are dropped from the plan's args: the address
+    is serve's (--host, --port), not whatever a plan file carries."""
+    args = [*PLAN_ARGS, spelling] + ([] if "=" in spelling else ["9"])
+    argv = serve_argv(args, launcher=PY, model_path="/m", host="127.0.0.1", port=8000)
+    assert argv[-4:] == ["--host", "127.0.0.1", "--port", "8000"]
+    assert spelling not in argv

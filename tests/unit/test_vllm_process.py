@@ -138,3 +138,34 @@ def test_ctrl_c_during_stop_does_not_abort_the_escalation(tmp_path: Path) -> Non
     assert not group_alive(proc.pid)
     assert proc.interrupted_while_stopping == 2
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_failing_log_never_stops_the_reader(tmp_path: Path) -> None:
+    """/dev/full fails every write (ENOSPC), like a full disk. The reader used to die at the
+    first write; the child then blocked on its full pipe (64 KiB) and serve waited out the
+    startup timeout. Now the reader drains the pipe to the end and records why the log
+    stopped."""
+    import pytest
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    child = [sys.executable, "-c", "import sys\nfor i in range(50000): print('x' * 40, i)"]
+    process = VllmProcess(child, dict(os.environ), Path("/dev/full"))
+    process.start()
+    assert process.wait(30) == 0  # never blocked on its pipe
+    process.stop(grace_s=1)
+    assert process.log_error is not None and "/dev/full" in process.log_error
+    assert len(process.lines()) == 50000
+
+
+def test_an_unwritable_log_is_refused_before_the_child_starts(tmp_path: Path) -> None:
+    import pytest
+
+    from swissai.errors import EnvironmentProblem
+
+    marker = tmp_path / "started"
+    child = [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    process = VllmProcess(child, dict(os.environ), tmp_path)  # a directory, not a file
+    with pytest.raises(EnvironmentProblem, match=f"cannot write vLLM's log {tmp_path}"):
+        process.start()
+    assert not process.started and not marker.exists()
