@@ -103,19 +103,22 @@ def render_loaded(
 
 def render_files(
     plan_file: Path,
-    site_file: Path,
+    site_file: Path | None,
     *,
     out: Path | None = None,
     helm: bool = False,
     on_event: EventSink = ignore,
 ) -> RenderResult:
-    """`swissai render PLAN --site SITE [--out DIR] [--helm]`: load, render, write."""
+    """`swissai render PLAN --site SITE [--out DIR] [--helm]`: load, render, write. Without
+    `site_file`, ./swissai.yaml (the one --site rule, adapters.site.site_path)."""
     from swissai.adapters.plan_file import load_plan
-    from swissai.adapters.site import load_site
+    from swissai.adapters.site import load_site, site_path
     from swissai.errors import InputError
 
     if helm and out is None:
         raise InputError("--helm needs --out DIR", hint="e.g. --helm --out chart/")
+    site_file = site_path(site_file, required=True)
+    assert site_file is not None  # required=True raises instead
     plan, notes = load_plan(plan_file)
     for text in notes:
         warn(on_event, text)
