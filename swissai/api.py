@@ -17,19 +17,53 @@ See docs/api.md; its examples run as tests (tests/unit/test_api_examples.py).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swissai.errors import SwissaiError
 from swissai.models.plan import ServePlan
-from swissai.services.events import EventSink, log_events
+from swissai.models.site import SiteProfile
+from swissai.services.bench import BenchOutcome, BenchRequest
+from swissai.services.events import Collect, EventSink, Message, Progress, log_events
+from swissai.services.model import ManifestResult, VerifyResult
 from swissai.services.probe import ProbeResult
+from swissai.services.render import RenderResult
+from swissai.services.serve import Launch, ServeOutcome, ServeRequest
+from swissai.services.smoke import SmokeOutcome, SmokeRequest
+
+if TYPE_CHECKING:
+    from swissai.models.findings import Report
 
 __all__ = [
+    "BenchOutcome",
+    "BenchRequest",
+    "Collect",
+    "Launch",
+    "ManifestResult",
+    "Message",
     "ProbeResult",
+    "Progress",
+    "RenderResult",
+    "ServeOutcome",
     "ServePlan",
+    "ServeRequest",
+    "SiteProfile",
+    "SmokeOutcome",
+    "SmokeRequest",
     "SwissaiError",
+    "VerifyResult",
+    "bench",
+    "check",
+    "init",
+    "model_manifest",
+    "model_verify",
     "plan",
     "probe",
     "read_plan",
+    "read_site",
+    "render",
+    "serve",
+    "serve_command",
+    "smoke",
     "write_plan",
 ]
 
@@ -102,3 +136,165 @@ def write_plan(plan: ServePlan, path: str | Path) -> None:
     from swissai.services.artifacts import write_document
 
     write_document(Path(path), plan)
+
+
+def init(
+    path: str | Path | None = None,
+    *,
+    namespace: str | None = None,
+    registry: str | None = None,
+    owner: str | None = None,
+    inventory_id: str | None = None,
+    openshift: bool = False,
+    force: bool = False,
+) -> SiteProfile:
+    """`swissai init`: the site profile for these options; written (commented, as the CLI
+    writes it) when `path` is given. Its EXAMPLE values (`site.placeholders()`) must be
+    replaced before render/check/deploy accept it for production."""
+    from swissai.services.init import site_profile, write_site_profile
+
+    site = site_profile(
+        namespace=namespace,
+        registry=registry,
+        owner=owner,
+        inventory_id=inventory_id,
+        openshift=openshift,
+    )
+    if path is not None:
+        write_site_profile(Path(path), site, force=force)
+    return site
+
+
+def read_site(path: str | Path) -> SiteProfile:
+    """A site profile (`swissai.yaml`), validated as every command reads it."""
+    from swissai.adapters.site import load_site
+
+    return load_site(Path(path))
+
+
+def render(
+    plan: ServePlan | str | Path,
+    site: SiteProfile | str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    helm: bool = False,
+    on_event: EventSink = log_events,
+) -> RenderResult:
+    """`swissai render`: the Kubernetes objects (`result.objects`) of a plan for a site;
+    written to `out` (only files swissai wrote are replaced or removed), or a Helm chart with
+    `helm=True`. Plans and sites may be given loaded or as paths (site None: ./swissai.yaml)."""
+    from swissai.services.render import render_files, render_loaded
+
+    target = Path(out) if out is not None else None
+    if isinstance(plan, ServePlan) and isinstance(site, SiteProfile):
+        return render_loaded(plan, site, out=target, helm=helm, on_event=on_event)
+    if isinstance(plan, ServePlan) or isinstance(site, SiteProfile):
+        loaded_plan = plan if isinstance(plan, ServePlan) else read_plan(plan, on_event=on_event)
+        if isinstance(site, SiteProfile):
+            loaded_site = site
+        else:
+            from swissai.adapters.site import site_path
+
+            found = site_path(Path(site) if site is not None else None, required=True)
+            assert found is not None  # required=True raises instead
+            loaded_site = read_site(found)
+        return render_loaded(loaded_plan, loaded_site, out=target, helm=helm, on_event=on_event)
+    return render_files(
+        Path(plan),
+        Path(site) if site is not None else None,
+        out=target,
+        helm=helm,
+        on_event=on_event,
+    )
+
+
+def check(
+    paths: list[str | Path] | None = None,
+    *,
+    plan: str | Path | None = None,
+    site: str | Path | None = None,
+    waivers: str | Path | None = None,
+    cluster: bool = False,
+    context: str | None = None,
+    namespace: str | None = None,
+    fail_on: str | None = None,
+    on_event: EventSink = log_events,
+) -> Report:
+    """`swissai check`: the compliance report (`report.failed` is what exits 1 in the CLI;
+    `report.findings`). Render it with swissai.services.check.render_report (sarif, junit...)."""
+    from swissai import __version__
+    from swissai.services.check import CheckRequest, run_check
+
+    request = CheckRequest(
+        paths=[str(p) for p in paths or []],
+        plan=Path(plan) if plan is not None else None,
+        site=Path(site) if site is not None else None,
+        waivers=Path(waivers) if waivers is not None else None,
+        cluster=cluster,
+        context=context,
+        namespace=namespace,
+        fail_on=fail_on,  # type: ignore[arg-type]  # validated by the service
+        tool_version=__version__,
+    )
+    return run_check(request, on_event).report
+
+
+def serve_command(request: ServeRequest, *, on_event: EventSink = log_events) -> Launch:
+    """`swissai serve --dry-run`: the exact argv and environment vLLM would get, validated
+    as for a real start (`launch.printable_argv` masks secrets; `launch.env` holds them)."""
+    from swissai.services.serve import prepare
+
+    return prepare(request, on_event)
+
+
+def serve(request: ServeRequest, *, on_event: EventSink = log_events) -> ServeOutcome:
+    """`swissai serve`: preflight, start vLLM, verify it against the plan, serve until
+    interrupted (blocks; the whole vLLM process group is stopped on the way out)."""
+    from swissai.services.serve import serve as run
+
+    return run(request, on_event)
+
+
+def smoke(request: SmokeRequest, *, on_event: EventSink = log_events) -> SmokeOutcome:
+    """`swissai smoke`: the endpoint checks (`outcome.report.ok`)."""
+    from swissai.services.smoke import smoke as run
+
+    return run(request, on_event)
+
+
+def bench(request: BenchRequest, *, on_event: EventSink = log_events) -> BenchOutcome:
+    """`swissai bench`: the load sweep (`outcome.results`, named as `vllm bench serve`)."""
+    from swissai.services.bench import bench as run
+
+    return run(request, on_event)
+
+
+def model_manifest(
+    directory: str | Path,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    on_event: EventSink = log_events,
+) -> ManifestResult:
+    """`swissai model manifest`: write DIR/SHA256SUMS; `result.sha256` goes into the site
+    profile's model.manifest_sha256."""
+    from swissai.services.model import write_manifest
+
+    return write_manifest(
+        Path(directory),
+        Path(out) if out is not None else None,
+        force=force,
+        on_event=on_event,
+    )
+
+
+def model_verify(
+    directory: str | Path,
+    manifest_sha256: str,
+    *,
+    on_event: EventSink = log_events,
+) -> VerifyResult:
+    """`swissai model verify`: re-hash DIR against its pinned manifest (`result.ok`)."""
+    from swissai.services.model import verify_model
+
+    return verify_model(Path(directory), manifest_sha256, on_event=on_event)

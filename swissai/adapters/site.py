@@ -64,7 +64,7 @@ def load_site(path: Path) -> SiteProfile:
 
 def site_text(site: SiteProfile) -> str:
     """The commented swissai.yaml for `site` (what `swissai init` writes)."""
-    from swissai.render.environment import make_environment
+    from swissai.rendering.environment import make_environment
 
     template = make_environment().get_template("site/swissai.yaml.j2")
     return template.render(s=site.model_dump(mode="json"))

@@ -248,7 +248,7 @@ def deploy(
 
 def _print_rbac(objects: list[dict[str, Any]], site: SiteProfile, namespace: str) -> None:
     from swissai.core.preflight import needs_from, rbac_objects
-    from swissai.render.manifests import dump_yaml
+    from swissai.rendering.manifests import dump_yaml
 
     needs = needs_from(objects, site, namespace)
     typer.echo("---\n".join(dump_yaml(o) for o in rbac_objects(needs)), nl=False)

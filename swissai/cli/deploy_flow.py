@@ -56,7 +56,7 @@ def canonical_hash(data: Any, length: int = 12) -> str:
 
 def render_objects(plan: ServePlan, site: SiteProfile, namespace: str | None) -> list[Obj]:
     """The same in-memory render as `swissai render`; --namespace overrides the site's."""
-    from swissai.render.manifests import render
+    from swissai.rendering.manifests import render
 
     if namespace and namespace != site.namespace:
         site = site.model_copy(update={"namespace": namespace})
@@ -583,7 +583,7 @@ def storable(objects: list[Obj]) -> list[Obj]:
 
 
 def record_configmap(record: DeployRecord, objects: list[Obj]) -> Obj:
-    from swissai.render.manifests import dump_yaml
+    from swissai.rendering.manifests import dump_yaml
 
     return {
         "apiVersion": "v1",

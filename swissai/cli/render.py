@@ -56,6 +56,6 @@ def render(
 
         typer.echo(json.dumps(result.document(), indent=2))
     else:
-        from swissai.render.manifests import dump_yaml
+        from swissai.rendering.manifests import dump_yaml
 
         typer.echo(dump_yaml(result.document()), nl=False)

@@ -1,6 +1,6 @@
 """The render use case: plan file + site profile -> Kubernetes objects or a Helm chart.
 
-Loads both (swissai.adapters), renders (swissai.render), and with `out` writes the files through
+Loads both (swissai.adapters), renders (swissai.rendering), and with `out` writes the files through
 the tracked writer (swissai.adapters.tracked_files: only what swissai wrote is replaced or
 removed). Prints nothing: warnings and what was written go to `on_event`; the result is typed.
 Exit codes come from the errors: 2 bad input or unsafe --out, 4 infeasible plan.
@@ -53,7 +53,7 @@ def render_loaded(
 ) -> RenderResult:
     """Render an already loaded plan and site profile (the Python API's entry point)."""
     from swissai.errors import InputError
-    from swissai.render.manifests import render
+    from swissai.rendering.manifests import render
 
     if helm and out is None:
         raise InputError("--helm needs --out DIR", hint="e.g. --helm --out chart/")
@@ -69,7 +69,7 @@ def render_loaded(
         from swissai.adapters.tracked_files import write_tracked
 
         if helm:
-            from swissai.render.helm import chart
+            from swissai.rendering.helm import chart
 
             report = write_tracked(out, chart(rendered.context, plan))
         else:

@@ -12,8 +12,8 @@ from render_support import PLAN_MULTI, PLAN_SINGLE, containers, env_of, load_pla
 from render_support import variants as all_variants
 
 from swissai.core.vllm_args import OFFLINE_ENV
-from swissai.render.helm import chart_files
-from swissai.render.manifests import render
+from swissai.rendering.helm import chart_files
+from swissai.rendering.manifests import render
 
 GOLDEN = Path(__file__).parent / "data" / "render"
 CASES = {"single": PLAN_SINGLE, "multi": PLAN_MULTI}
@@ -49,7 +49,7 @@ def test_manifests_match_goldens(case: str, update_goldens: bool) -> None:
 
 def test_helm_chart_matches_goldens(update_goldens: bool) -> None:
     plan = load_plan(PLAN_SINGLE)
-    from swissai.render.context import build_context
+    from swissai.rendering.context import build_context
 
     _compare(GOLDEN / "helm", chart_files(build_context(plan, site()), plan), update_goldens)
 

@@ -16,9 +16,9 @@ import yaml
 from render_support import LWS_CRD, PLAN_SINGLE, load_plan, site, variants
 
 from swissai.adapters.tracked_files import write_tracked
-from swissai.render.context import build_context
-from swissai.render.helm import chart
-from swissai.render.manifests import render
+from swissai.rendering.context import build_context
+from swissai.rendering.helm import chart
+from swissai.rendering.manifests import render
 
 K8S_VERSIONS = ("1.30.0", "1.37.0")  # oldest supported, newest in kubernetes-validate
 CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "networking.k8s.io/v1")

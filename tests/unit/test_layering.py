@@ -1,8 +1,8 @@
 """The layering rule of ARCHITECTURE.md, checked on the source (every import, lazy ones too).
 
-* core never imports adapters, render, report or cli (and no heavy third-party module);
+* core never imports adapters, rendering, report, services or cli (and no heavy third-party module);
 * models import only models, the standard library and pydantic;
-* render and report use core and models, never adapters or cli;
+* rendering and report use core and models, never adapters or cli;
 * adapters never import cli.
 """
 
@@ -81,13 +81,13 @@ def _top(name: str) -> str:
 
 
 def test_every_layer_has_modules() -> None:
-    for layer in ("core", "models", "adapters", "cli", "report"):
+    for layer in ("core", "models", "adapters", "rendering", "report", "services", "cli"):
         assert _modules(layer), f"swissai/{layer} has no modules"
 
 
 def test_core_never_imports_outer_layers_or_heavy_modules() -> None:
     def allowed(name: str) -> bool:
-        if _in(name, "adapters", "render", "report", "cli"):
+        if _in(name, "adapters", "rendering", "report", "services", "cli"):
             return False
         return _top(name) not in HEAVY
 
@@ -103,13 +103,13 @@ def test_models_import_only_models_stdlib_and_pydantic() -> None:
     assert _violations("models", allowed) == []
 
 
-@pytest.mark.parametrize("layer", ["render", "report"])
+@pytest.mark.parametrize("layer", ["rendering", "report"])
 def test_render_and_report_never_import_adapters_or_cli(layer: str) -> None:
     assert _violations(layer, lambda name: not _in(name, "adapters", "cli")) == []
 
 
-def test_adapters_never_import_cli() -> None:
-    assert _violations("adapters", lambda name: not _in(name, "cli")) == []
+def test_adapters_never_import_cli_or_services() -> None:
+    assert _violations("adapters", lambda name: not _in(name, "cli", "services")) == []
 
 
 def test_the_checker_sees_lazy_and_relative_imports() -> None:

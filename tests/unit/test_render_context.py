@@ -12,8 +12,8 @@ from render_support import PLAN_MULTI, PLAN_SINGLE, load_plan, site
 
 from swissai.errors import InfeasiblePlan, InputError
 from swissai.models.plan import ServePlan
-from swissai.render.context import build_context, plan_digest
-from swissai.render.environment import RenderError, make_environment
+from swissai.rendering.context import build_context, plan_digest
+from swissai.rendering.environment import RenderError, make_environment
 
 
 def _plan(path: Any = PLAN_SINGLE, **update: Any) -> ServePlan:
@@ -298,7 +298,7 @@ def test_encodings_live_in_the_one_folder_with_tiktokens_hashes() -> None:
     assert required == ";".join(
         f"{ENCODINGS_SUBDIR}/{name}={TIKTOKEN_SHA256[name]}" for name in TIKTOKEN_REQUIRED
     )
-    import swissai.render.context as context_module
+    import swissai.rendering.context as context_module
 
     assert not hasattr(context_module, "TIKTOKEN_FILES")  # no second table of hashes
 
@@ -316,7 +316,7 @@ def _planned(gpus: str, **kwargs: Any) -> ServePlan:
 
 
 def _workload_and_pdb(plan: ServePlan) -> tuple[dict[str, Any], dict[str, Any]]:
-    from swissai.render.manifests import render
+    from swissai.rendering.manifests import render
 
     objects = render(plan, site()).objects
     (workload,) = [o for o in objects if o["kind"] == "Deployment"]

@@ -12,8 +12,8 @@ from typing import Any
 
 from swissai.models.plan import ServePlan
 from swissai.models.site import SiteProfile
-from swissai.render.context import RenderContext, build_context
-from swissai.render.environment import RenderError, make_environment
+from swissai.rendering.context import RenderContext, build_context
+from swissai.rendering.environment import RenderError, make_environment
 
 # Order = apply order: namespace first, workloads after what they reference.
 TEMPLATES = (

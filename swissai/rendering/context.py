@@ -1,4 +1,4 @@
-"""Plan + site profile -> RenderValues (swissai.render.values), one small function per section.
+"""Plan + site profile -> RenderValues (swissai.rendering.values), one small function per section.
 
 The same values feed the Jinja templates of `swissai render` and become the `values.yaml` of the
 Helm chart (`--helm`), so both outputs describe the same objects. Everything is computed and
@@ -28,8 +28,8 @@ from swissai.core.vllm_flags import arg_violations, env_violations, parse_flag
 from swissai.errors import InfeasiblePlan, InputError
 from swissai.models.plan import PlanAvailability, ServePlan
 from swissai.models.site import Peers, SiteProfile, dns_label, label_value, safe_text
-from swissai.render.values import Exposure as ExposureValues
-from swissai.render.values import (
+from swissai.rendering.values import Exposure as ExposureValues
+from swissai.rendering.values import (
     K8s,
     Labels,
     Monitoring,

@@ -11,9 +11,9 @@ import json
 
 from swissai import __version__
 from swissai.models.plan import ServePlan
-from swissai.render.context import RenderContext
-from swissai.render.manifests import dump_yaml
-from swissai.render.values import values_json_schema
+from swissai.rendering.context import RenderContext
+from swissai.rendering.manifests import dump_yaml
+from swissai.rendering.values import values_json_schema
 
 KUBE_VERSION = ">=1.30.0-0"
 

@@ -119,7 +119,7 @@ class Pvc(_Values):
 
 
 class RenderValues(_Values):
-    """Everything the templates lay out, computed and validated by swissai.render.context."""
+    """Everything the templates lay out, computed and validated by swissai.rendering.context."""
 
     name: str = Field(pattern=DNS_LABEL, description="workload name (all objects derive from it)")
     namespace: str = Field(pattern=DNS_LABEL)
