@@ -638,3 +638,41 @@ def test_impossible_dates_in_any_input_are_one_error_line(tmp_path: Path, where:
         f"error: {name}:{line}: 2026-02-30 is not a calendar date (day is out of range for month)",
         "hint: write dates as YYYY-MM-DD with a day the month has (e.g. 2026-02-28)",
     ]
+
+
+def test_the_check_service_prints_nothing_and_reports_through_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swissai.services.check import CheckRequest, render_report, run_check
+    from swissai.services.events import Collect
+
+    (tmp_path / "swissai.yaml").write_text(
+        (DATA / "baseline" / "site.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    events = Collect()
+    previous = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        outcome = run_check(
+            CheckRequest(
+                paths=["-"],
+                stdin_text=(DATA / "third_party" / "vllm-quickstart.yaml").read_text(),
+                fail_on="critical",
+                today=dt.date(2026, 7, 1),
+            ),
+            events,
+        )
+    finally:
+        os.chdir(previous)
+    assert capsys.readouterr() == ("", "")
+    assert events.messages("note") == ["site profile: ./swissai.yaml (--site not given)"]
+    assert outcome.site == Path("swissai.yaml") and outcome.fail_on == "critical"
+    assert outcome.failed and outcome.gate_error() is not None
+    assert outcome.gate_error().exit_code == 1  # type: ignore[union-attr]
+    assert json.loads(render_report(outcome.report, "sarif"))["version"] == "2.1.0"
+
+
+def test_table_on_a_pipe_has_no_box_characters() -> None:
+    result = swissai("check", str(DATA / "third_party" / "vllm-quickstart.yaml"))
+    assert result.returncode == 1 and "CRITICAL (" in result.stdout
+    assert not set("┏┃━│─╇┡└┘") & set(result.stdout)
