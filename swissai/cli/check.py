@@ -97,7 +97,7 @@ def check(
         from swissai.cli.console import stdout_console
         from swissai.report.findings_table import render_findings
 
-        render_findings(outcome.report, stdout_console(width=120))
+        render_findings(outcome.report, stdout_console(width=120), plain=not sys.stdout.isatty())
     else:
         sys.stdout.write(render_report(outcome.report, REPORT_FORMATS[output], root, cwd))
         sys.stdout.flush()

@@ -23,9 +23,9 @@ Confidence = Literal["verified", "secondary", "recalled"]
 Target = Literal["plan", "manifests", "live", "host", "site", "waivers"]
 
 
-# `scheme://userinfo@` or `//userinfo@`: everything up to the last `@` of the authority (an
-# unencoded `@` inside a password is common); RFC 3986 §3.2.1 deprecates passwords in URIs
-_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*:)?//[^/\s\"'<>@]*(?:@[^/\s\"'<>@]*)*@")
+# `//userinfo@` of a URL (any scheme, or none): everything up to the last `@` of the authority
+# (an unencoded `@` inside a password is common); RFC 3986 §3.2.1 deprecates passwords in URIs
+_USERINFO = re.compile(r"//[^/\s\"'<>@]*(?:@[^/\s\"'<>@]*)*@")
 REDACTED = "***"
 
 
@@ -35,7 +35,7 @@ def redact(text: str) -> str:
     when they are built, so no rule can leak a credential it quotes."""
     if "@" not in text:
         return text
-    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}//{REDACTED}@", text)
+    return _USERINFO.sub(f"//{REDACTED}@", text)
 
 
 class _Redacted(Frozen):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -19,7 +20,8 @@ def _location(f: Finding) -> str:
     return "cluster"
 
 
-def render_findings(report: Report, console: Console) -> None:
+def render_findings(report: Report, console: Console, *, plain: bool = False) -> None:
+    """`plain`: no box characters (stdout is a pipe or a CI log, not a terminal)."""
     for severity in SEVERITIES:
         group = [f for f in report.findings if f.severity == severity]
         if not group:
@@ -29,6 +31,9 @@ def render_findings(report: Report, console: Console) -> None:
             title_justify="left",
             show_lines=False,
             expand=True,
+            box=None if plain else box.HEAVY_HEAD,
+            show_edge=not plain,
+            pad_edge=not plain,
         )
         table.add_column("Rule", no_wrap=True)
         table.add_column("Object / field", ratio=3, overflow="fold")

@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from swissai.errors import FindingsError, InputError
+from swissai.errors import FindingsError, InputError, SwissaiError
 from swissai.services.events import EventSink, ignore, say, warn
 
 if TYPE_CHECKING:
@@ -116,6 +119,47 @@ def _impossible_date(text: str) -> tuple[int, str] | None:
     return None
 
 
+def _yaml_texts(paths: list[Path | str], stdin_text: str | None) -> Iterator[tuple[str, str]]:
+    for given in paths:
+        if str(given) == "-":
+            if stdin_text is not None:
+                yield "-", stdin_text
+            continue
+        path = Path(given)
+        files = (
+            sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+            if path.is_dir()
+            else [path]
+        )
+        for file in files:
+            try:
+                yield str(file), file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+
+
+@contextmanager
+def _calendar_dates(paths: list[Path | str], stdin_text: str | None = None) -> Iterator[None]:
+    """PyYAML reads `2026-02-30` as a timestamp and raises ValueError while loading (no YAML
+    error, no line): turn that into one input error naming the file, line and value."""
+    try:
+        yield
+    except SwissaiError:
+        raise
+    except ValueError as exc:
+        for name, text in _yaml_texts(paths, stdin_text):
+            bad = _impossible_date(text)
+            if bad is not None:
+                raise InputError(
+                    f"{name}:{bad[0]}: {bad[1]} is not a calendar date ({exc})",
+                    hint="write dates as YYYY-MM-DD with a day the month has (e.g. 2026-02-28)",
+                ) from exc
+        names = ", ".join(str(p) for p in paths)
+        raise InputError(
+            f"{names}: a value is not valid ({exc})", hint="write dates as YYYY-MM-DD"
+        ) from exc
+
+
 def load_waivers(path: Path) -> list[WaiverEntry]:
     """The entries of swissai-waivers.yaml (a list, or `waivers:` holding one) with their
     lines. Entry contents are judged by the engine (WAIVER-INVALID findings); a file that is
@@ -129,16 +173,8 @@ def load_waivers(path: Path) -> list[WaiverEntry]:
         raise InputError(f"{path}: no such file or directory") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from exc
-    try:
+    with _calendar_dates([path]):
         docs = list(parse_yaml_documents(text, str(path)))
-    except ValueError as exc:
-        # PyYAML reads `2026-02-30` as a timestamp and raises ValueError on it
-        bad = _impossible_date(text)
-        where = f"{path}:{bad[0]}: {bad[1]}" if bad else f"{path}: a date"
-        raise InputError(
-            f"{where} is not a calendar date ({exc})",
-            hint="write dates as YYYY-MM-DD, e.g. expires: 2026-09-30",
-        ) from exc
     if not docs:
         return []
     data, _, lines = docs[0]
@@ -173,13 +209,19 @@ def run_check(request: CheckRequest, on_event: EventSink = ignore) -> CheckOutco
     site: SiteProfile | None = None
     site_doc = None
     if site_file is not None:
-        site = load_site(site_file)
-        site_doc = load_yaml_file(site_file)
+        with _calendar_dates([site_file]):
+            site = load_site(site_file)
+            site_doc = load_yaml_file(site_file)
         if request.site is None:
             say(on_event, f"site profile: ./{site_file} (--site not given)", "note")
     policy = (site or SiteProfile()).compliance
-    plan, plan_doc = load_plan(request.plan, on_event) if request.plan else (None, None)
-    objects = load_manifests(request.paths, request.stdin_text) if request.paths else []
+    with _calendar_dates([request.plan] if request.plan else []):
+        plan, plan_doc = load_plan(request.plan, on_event) if request.plan else (None, None)
+    stdin_text = request.stdin_text
+    if "-" in request.paths and stdin_text is None:
+        stdin_text = sys.stdin.read()  # read once: the loader and a date error both need it
+    with _calendar_dates(list(request.paths), stdin_text):
+        objects = load_manifests(request.paths, stdin_text) if request.paths else []
     entries = load_waivers(request.waivers) if request.waivers is not None else []
     inputs = list(request.paths)
     context_name = None

@@ -608,3 +608,71 @@ def test_site_profile_in_the_current_directory_is_used_without_site(tmp_path: Pa
     assert any(f["evidence_expected"] for f in json.loads(bare.stdout)["findings"])
     missing = swissai("check", bundle, "--site", "nope.yaml", cwd=tmp_path)
     assert missing.returncode == 2 and "site profile nope.yaml not found" in missing.stderr
+
+
+@pytest.mark.parametrize("where", ["manifest", "site", "stdin"])
+def test_impossible_dates_in_any_input_are_one_error_line(tmp_path: Path, where: str) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: ai}\n"
+        + ("data: {when: 2026-02-30}\n" if where != "site" else "data: {}\n"),
+        encoding="utf-8",
+    )
+    site = tmp_path / "swissai.yaml"
+    site.write_text(
+        "apiVersion: swissai/v1alpha1\nkind: SiteProfile\nnamespace: ai\n"
+        "compliance:\n  evaluation: {ref: E, sha256: ee, date: 2026-02-30}\n",
+        encoding="utf-8",
+    )
+    if where == "stdin":
+        result = swissai("check", "-", stdin=manifest.read_text(encoding="utf-8"))
+        name, line = "-", 4
+    elif where == "site":
+        result = swissai("check", str(manifest), "--site", str(site))
+        name, line = str(site), 5
+    else:
+        result = swissai("check", str(manifest))
+        name, line = str(manifest), 4
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {name}:{line}: 2026-02-30 is not a calendar date (day is out of range for month)",
+        "hint: write dates as YYYY-MM-DD with a day the month has (e.g. 2026-02-28)",
+    ]
+
+
+def test_the_check_service_prints_nothing_and_reports_through_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swissai.services.check import CheckRequest, render_report, run_check
+    from swissai.services.events import Collect
+
+    (tmp_path / "swissai.yaml").write_text(
+        (DATA / "baseline" / "site.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    events = Collect()
+    previous = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        outcome = run_check(
+            CheckRequest(
+                paths=["-"],
+                stdin_text=(DATA / "third_party" / "vllm-quickstart.yaml").read_text(),
+                fail_on="critical",
+                today=dt.date(2026, 7, 1),
+            ),
+            events,
+        )
+    finally:
+        os.chdir(previous)
+    assert capsys.readouterr() == ("", "")
+    assert events.messages("note") == ["site profile: ./swissai.yaml (--site not given)"]
+    assert outcome.site == Path("swissai.yaml") and outcome.fail_on == "critical"
+    assert outcome.failed and outcome.gate_error() is not None
+    assert outcome.gate_error().exit_code == 1  # type: ignore[union-attr]
+    assert json.loads(render_report(outcome.report, "sarif"))["version"] == "2.1.0"
+
+
+def test_table_on_a_pipe_has_no_box_characters() -> None:
+    result = swissai("check", str(DATA / "third_party" / "vllm-quickstart.yaml"))
+    assert result.returncode == 1 and "CRITICAL (" in result.stdout
+    assert not set("┏┃━│─╇┡└┘") & set(result.stdout)

@@ -24,6 +24,7 @@ from compliance_support import (
 )
 
 from swissai.core.compliance import CheckContext, CheckInput, WaiverEntry, rules, run_checks
+from swissai.models.manifest import Document
 
 RULE_IDS = [r.info.id for r in rules()]
 
@@ -641,3 +642,205 @@ def test_res_007_checks_encoding_hashes_against_tiktokens_pins(tmp_path: Path) -
     assert len(found) == 1 and found[0][0] == "high"
     assert "o200k_base.tiktoken to sha256 abababababababab" in found[0][1]
     assert TIKTOKEN_SHA256["o200k_base.tiktoken"][:16] in found[0][1]
+
+
+# ---------------------------------------------------------------- availability (OPS-001, OPS-002)
+
+
+def _plan_with(**availability: object) -> tuple[object, object]:
+    from swissai.models.plan import PlanAvailability
+    from swissai.services.check import load_plan
+
+    plan, doc = load_plan(DATA / "plan-logging.yaml")
+    intent = {
+        "replicas": 2,
+        "min_available": 1,
+        "max_unavailable": 1,
+        "max_surge": 0,
+        "spread": "preferred",
+        "update_outage": False,
+        "reason": "two replicas on one node of 16 GPUs",
+    }
+    intent.update(availability)
+    return plan.model_copy(update={"availability": PlanAvailability(**intent)}), doc
+
+
+def _workload(
+    tmp_path: Path,
+    *,
+    replicas: int = 2,
+    spread: str = "preferred",
+    rolling: dict[str, object] | None = None,
+    pdb: dict[str, object] | None = None,
+) -> Path:
+    import yaml
+
+    labels = {"app": "llm"}
+    spec: dict[str, object] = {
+        "containers": [
+            {
+                "name": "vllm",
+                "image": "registry.bank.internal/vllm/vllm-openai@sha256:" + "4" * 64,
+                "command": ["vllm", "serve"],
+                "args": ["/models/m"],
+            }
+        ]
+    }
+    term = {"labelSelector": {"matchLabels": labels}, "topologyKey": "kubernetes.io/hostname"}
+    if spread == "required":
+        spec["affinity"] = {
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+        }
+    elif spread == "preferred":
+        spec["affinity"] = {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "podAffinityTerm": term}
+                ]
+            }
+        }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "llm", "namespace": "ai"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": rolling or {"maxUnavailable": 1, "maxSurge": 0},
+            },
+            "template": {"metadata": {"labels": labels}, "spec": spec},
+        },
+    }
+    docs: list[dict[str, object]] = [deployment]
+    if pdb is not None:
+        docs.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": "llm", "namespace": "ai"},
+                "spec": {"selector": {"matchLabels": labels}, **pdb},
+            }
+        )
+    manifest = tmp_path / "workload.yaml"
+    manifest.write_text(yaml.safe_dump_all(docs), encoding="utf-8")
+    return manifest
+
+
+def _ops(report: object, *rule_ids: str) -> list[tuple[str, str, str]]:
+    from swissai.models.findings import Report
+
+    assert isinstance(report, Report)
+    return [
+        (f.rule_id, f.object, f.message)
+        for f in report.findings
+        if f.rule_id in rule_ids and f.source == "manifests"
+    ]
+
+
+def test_manifests_that_render_the_plans_availability_pass(tmp_path: Path) -> None:
+    plan, doc = _plan_with()
+    manifest = _workload(tmp_path, pdb={"minAvailable": 1})
+    report = check([manifest], BASELINE_SITE, plan=plan, plan_doc=doc)  # type: ignore[arg-type]
+    assert _ops(report, "OPS-001", "OPS-002") == []
+
+
+def test_manifests_that_differ_from_the_plans_availability_fail_naming_it(tmp_path: Path) -> None:
+    plan, doc = _plan_with(spread="required")
+    manifest = _workload(
+        tmp_path, replicas=3, rolling={"maxUnavailable": 1, "maxSurge": 1}, pdb={"minAvailable": 2}
+    )
+    report = check([manifest], BASELINE_SITE, plan=plan, plan_doc=doc)  # type: ignore[arg-type]
+    messages = "\n".join(m for _, _, m in _ops(report, "OPS-001", "OPS-002"))
+    assert "3 replica(s), the plan intends 2 (availability.replicas)" in messages
+    assert "maxSurge 1, the plan intends 0" in messages
+    assert "keeps 2 replica(s) available, the plan intends minAvailable 1" in messages
+    assert "one replica per node is preferred here, the plan intends required" in messages
+
+
+def test_a_required_spread_where_the_plan_prefers_one_is_the_pending_defect(
+    tmp_path: Path,
+) -> None:
+    plan, doc = _plan_with(spread="preferred")
+    manifest = _workload(tmp_path, spread="required", pdb={"minAvailable": 1})
+    report = check([manifest], BASELINE_SITE, plan=plan, plan_doc=doc)  # type: ignore[arg-type]
+    ops_002 = [m for _, _, m in _ops(report, "OPS-002")]
+    assert len(ops_002) == 1 and "required here, the plan intends preferred" in ops_002[0]
+    assert "Pending" in ops_002[0]
+
+
+def test_an_accepted_update_outage_is_still_reported_saying_the_plan_accepted_it(
+    tmp_path: Path,
+) -> None:
+    reason = "one replica fills the node's 8 GPUs; no spare GPUs for a second"
+    plan, doc = _plan_with(
+        replicas=1,
+        min_available=0,
+        max_unavailable=1,
+        max_surge=0,
+        spread="none",
+        update_outage=True,
+        reason=reason,
+    )
+    manifest = _workload(tmp_path, replicas=1, spread="none")  # no PDB: the plan keeps none
+    report = check([manifest], BASELINE_SITE, plan=plan, plan_doc=doc)  # type: ignore[arg-type]
+    ops_001 = [m for _, _, m in _ops(report, "OPS-001")]
+    assert len(ops_001) == 1, ops_001
+    assert "1 replica(s) < min_replicas 2" in ops_001[0]
+    assert f"the plan accepts it (availability.update_outage: {reason})" in ops_001[0]
+    assert _ops(report, "OPS-002") == []
+    # without the plan: today's findings, the missing PDB included, no word of acceptance
+    bare = [m for _, _, m in _ops(check([manifest], BASELINE_SITE), "OPS-001")]
+    assert any("no PodDisruptionBudget" in m for m in bare)
+    assert not any("accepts" in m for m in bare)
+
+
+def test_two_replicas_with_a_preferred_spread_are_not_broken_on_one_node(tmp_path: Path) -> None:
+    """Manifests alone, and live: two replicas that share a node under a *preferred*
+    anti-affinity are what the scheduler could do, not a defect; a required rule that leaves a
+    replica Pending is."""
+    manifest = _workload(tmp_path, pdb={"maxUnavailable": 1})
+    assert _ops(check([manifest], BASELINE_SITE), "OPS-001", "OPS-002") == []
+
+    def pod(name: str, spread: str, phase: str, node: str | None) -> Document:
+        import yaml
+
+        data = yaml.safe_load(_workload(tmp_path, spread=spread).read_text(encoding="utf-8"))
+        spec = data["spec"]["template"]["spec"] | ({"nodeName": node} if node else {})
+        return Document(
+            data={
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": "ai",
+                    "ownerReferences": [{"kind": "ReplicaSet", "name": "llm-1"}],
+                },
+                "spec": spec,
+                "status": {"phase": phase},
+            },
+            source="cluster",
+        )
+
+    shared = [
+        pod("llm-a", "preferred", "Running", "gpu-1"),
+        pod("llm-b", "preferred", "Running", "gpu-1"),
+    ]
+    live = check([], BASELINE_SITE, live=shared)
+    assert [f for f in live.findings if f.rule_id == "OPS-002"] == []
+    pending = [
+        pod("llm-a", "required", "Running", "gpu-1"),
+        pod("llm-b", "required", "Pending", None),
+    ]
+    stuck = [
+        f.message for f in check([], BASELINE_SITE, live=pending).findings if f.rule_id == "OPS-002"
+    ]
+    assert len(stuck) == 1 and "llm-b of ai/llm-1 is Pending" in stuck[0]
+    unspread = [pod("llm-a", "none", "Running", "gpu-1"), pod("llm-b", "none", "Running", "gpu-1")]
+    shares = [
+        f.message
+        for f in check([], BASELINE_SITE, live=unspread).findings
+        if f.rule_id == "OPS-002"
+    ]
+    assert any("share a node" in m for m in shares)

@@ -283,9 +283,9 @@ def vllm_flag(token: str) -> tuple[str, bool | None]:
     a flag this vLLM does not know). One normalisation with `render` and `serve`
     (swissai.core.vllm_flags): `_` for `-`, unique prefixes expanded as argparse does
     (`--trust-remote` is `--trust-remote-code`, `--api-ke=x` is `--api-key x`). A spelling that
-    vLLM refuses but that folds onto a forbidden flag (`--Trust-Remote-Code`, an ambiguous
-    prefix such as `--enable-log-req`... of a newer vLLM) is read as that forbidden flag, so
-    the rules judge what was meant."""
+    this vLLM refuses but that folds onto a forbidden flag (`--Trust-Remote-Code`, or a prefix
+    a newer vLLM may expand to it) is read as that forbidden flag, as `forbidden_reason` does
+    for render and serve, so the rules judge what was meant."""
     flag = parse_flag(token)
     if flag is None:
         return token.lstrip("-"), None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from swissai.core.compliance.context import (
     CheckContext,
+    PodSpecRef,
     Results,
     as_dict,
     as_list,
@@ -14,6 +17,7 @@ from swissai.core.compliance.context import (
 )
 from swissai.core.compliance.registry import rule
 from swissai.models.manifest import Document
+from swissai.models.plan import PlanAvailability
 from swissai.models.policy import Severity
 
 
@@ -30,6 +34,69 @@ def _replicas(ctx: CheckContext, obj: Document) -> int:
     return int(value) if isinstance(value, int) else 1
 
 
+def _scaled(value: object, replicas: int, round_up: bool) -> int | None:
+    """An int-or-percent of `replicas` as Kubernetes resolves it (maxSurge and PDB
+    minAvailable round up, maxUnavailable rounds down); None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.endswith("%") and text[:-1].isdigit():
+        share = int(text[:-1]) * replicas
+        return -(-share // 100) if round_up else share // 100
+    return int(text) if text.isdigit() else None
+
+
+def _rollout(obj: Document, replicas: int) -> tuple[int | None, int | None, str]:
+    """(maxUnavailable, maxSurge, field) of the workload's rolling update, with Kubernetes'
+    defaults (Deployment 25%/25%, StatefulSet 1/0, LeaderWorkerSet 1/0); Recreate stops every
+    replica first. (None, None, field) when the kind has no rolling update."""
+    if obj.kind == "Deployment":
+        strategy = as_dict(get(obj.data, "spec.strategy"))
+        if strategy.get("type") == "Recreate":
+            return replicas, 0, "spec.strategy.type"
+        rolling = as_dict(strategy.get("rollingUpdate"))
+        return (
+            _scaled(rolling.get("maxUnavailable", "25%"), replicas, round_up=False),
+            _scaled(rolling.get("maxSurge", "25%"), replicas, round_up=True),
+            "spec.strategy",
+        )
+    if obj.kind == "LeaderWorkerSet":
+        rolling = as_dict(get(obj.data, "spec.rolloutStrategy.rollingUpdateConfiguration"))
+        return (
+            _scaled(rolling.get("maxUnavailable", 1), replicas, round_up=False),
+            _scaled(rolling.get("maxSurge", 0), replicas, round_up=True),
+            "spec.rolloutStrategy",
+        )
+    if obj.kind == "StatefulSet":
+        if get(obj.data, "spec.updateStrategy.type") == "OnDelete":
+            return None, None, "spec.updateStrategy"
+        rolling = as_dict(get(obj.data, "spec.updateStrategy.rollingUpdate"))
+        return (
+            _scaled(rolling.get("maxUnavailable", 1), replicas, round_up=False),
+            0,
+            "spec.updateStrategy",
+        )
+    return None, None, "spec"
+
+
+def _pdb_min_available(pdb: Document, replicas: int) -> int | None:
+    """The replicas a PodDisruptionBudget keeps (minAvailable, or replicas - maxUnavailable)."""
+    min_a = get(pdb.data, "spec.minAvailable")
+    if min_a is not None:
+        return _scaled(min_a, replicas, round_up=True)
+    max_u = get(pdb.data, "spec.maxUnavailable")
+    if max_u is not None:
+        unavailable = _scaled(max_u, replicas, round_up=True)
+        return None if unavailable is None else max(replicas - unavailable, 0)
+    return None
+
+
+def _accepted(intent: PlanAvailability) -> str:
+    return f"the plan accepts it (availability.update_outage: {intent.reason})"
+
+
 @rule(
     "OPS-001",
     title="Redundant serving replicas with a workable PodDisruptionBudget and GPU headroom",
@@ -37,8 +104,12 @@ def _replicas(ctx: CheckContext, obj: Document) -> int:
     targets=["manifests", "live", "plan"],
     inspects="""Serving workloads have `replicas` (or HPA `minReplicas`) >= `min_replicas` (the
     plan's `layout.replicas` too); a PodDisruptionBudget selects the pods and still allows a
-    disruption. Live: allocatable GPUs on allowed-location nodes cover (replicas + 1) x GPUs
-    per replica. High when the site marks a critical function.""",
+    disruption. With `--plan` and the plan's `availability`, the manifests must render exactly
+    that intent: replicas, the rolling update's maxUnavailable and maxSurge, and the PDB's
+    minAvailable (none needed when the plan keeps no replica serving); a plan that accepts an
+    update outage (`update_outage: true`) is still reported below min_replicas, saying so.
+    Live: allocatable GPUs on allowed-location nodes cover (replicas + 1) x GPUs per replica.
+    High when the site marks a critical function.""",
     references=[
         "FINMA-OR §IV.E",
         "FINMA-OR §V",
@@ -48,11 +119,14 @@ def _replicas(ctx: CheckContext, obj: Document) -> int:
         "KL pdb-max-unavailable",
         "KY require-pdb",
     ],
-    remediation="Two replicas on different GPU nodes plus a PDB with `maxUnavailable: 1`.",
+    remediation="""Two replicas on different GPU nodes plus a PDB with `maxUnavailable: 1`; with
+    a plan, render it again (`swissai render PLAN`) so the manifests carry its availability.""",
 )
 def ops_001(ctx: CheckContext, r: Results) -> None:
     sev: Severity | None = "high" if ctx.policy.criticality == "critical_function" else None
     minimum = ctx.policy.min_replicas
+    intent = ctx.plan.availability if ctx.plan is not None else None
+    accepted = f"; {_accepted(intent)}" if intent is not None and intent.update_outage else ""
     for pod in serving_workloads(ctx):
         obj = pod.obj
         if obj.kind == "Pod" and obj.source == "cluster":
@@ -64,31 +138,41 @@ def ops_001(ctx: CheckContext, r: Results) -> None:
             r.fail(
                 s,
                 "spec.replicas",
-                f"{replicas} replica(s) < min_replicas {minimum}: one node loss stops the service",
+                f"{replicas} replica(s) < min_replicas {minimum}: one node loss stops the "
+                f"service{accepted}",
                 severity=sev,
             )
+        if intent is not None:
+            _against_intent(ctx, r, pod, replicas, intent)
         pdbs = [
             p
             for p in ctx.in_namespace("PodDisruptionBudget", obj.namespace)
             if selector_matches(get(p.data, "spec.selector"), pod.labels)
             and get(p.data, "spec.selector")
         ]
-        if not pdbs:
+        if not pdbs and (intent is None or intent.min_available > 0):
             r.fail(
                 s, "metadata", f"no PodDisruptionBudget selects the pods of {obj.ref}", severity=sev
             )
         for p in pdbs:
-            max_u, min_a = get(p.data, "spec.maxUnavailable"), get(p.data, "spec.minAvailable")
-            blocked = (
-                (max_u is not None and str(max_u) in ("0", "0%"))
-                or (isinstance(min_a, int) and min_a >= replicas)
-                or str(min_a) == "100%"
+            keeps = _pdb_min_available(p, replicas)
+            max_u = get(p.data, "spec.maxUnavailable")
+            blocked = (max_u is not None and str(max_u) in ("0", "0%")) or (
+                keeps is not None and keeps >= replicas
             )
             if blocked:
                 r.fail(
                     ctx.subject(p),
                     "spec",
                     f"PodDisruptionBudget {p.name} allows no disruption (node drains block)",
+                    severity=sev,
+                )
+            elif intent is not None and keeps is not None and keeps != intent.min_available:
+                r.fail(
+                    ctx.subject(p),
+                    "spec",
+                    f"PodDisruptionBudget {p.name} keeps {keeps} replica(s) available, the plan "
+                    f"intends minAvailable {intent.min_available} ({intent.reason})",
                     severity=sev,
                 )
     ps = ctx.plan_subject
@@ -98,7 +182,8 @@ def ops_001(ctx: CheckContext, r: Results) -> None:
             r.fail(
                 ps,
                 "layout.replicas",
-                f"the plan has {ctx.plan.layout.replicas} replica(s) < min_replicas {minimum}",
+                f"the plan has {ctx.plan.layout.replicas} replica(s) < min_replicas {minimum}"
+                + accepted,
                 severity=sev,
             )
     nodes = ctx.kind("Node")
@@ -118,34 +203,112 @@ def ops_001(ctx: CheckContext, r: Results) -> None:
             )
 
 
+def _against_intent(
+    ctx: CheckContext, r: Results, pod: PodSpecRef, replicas: int, intent: PlanAvailability
+) -> None:
+    """OPS-001 with the plan's availability: replicas and rolling update as the plan intends."""
+    s = ctx.subject(pod.obj)
+    if replicas != intent.replicas:
+        r.fail(
+            s,
+            "spec.replicas",
+            f"{replicas} replica(s), the plan intends {intent.replicas} (availability.replicas)",
+        )
+    max_unavailable, max_surge, field = _rollout(pod.obj, replicas)
+    differences = [
+        f"{name} {got}, the plan intends {want}"
+        for name, got, want in (
+            ("maxUnavailable", max_unavailable, intent.max_unavailable),
+            ("maxSurge", max_surge, intent.max_surge),
+        )
+        if got is not None and got != want
+    ]
+    if differences:
+        r.fail(
+            s,
+            field,
+            f"rolling update: {'; '.join(differences)} ({intent.reason})",
+        )
+
+
 HOST_KEY = "kubernetes.io/hostname"
+Spread = Literal["required", "preferred", "none"]
+
+
+def hostname_spread(spec: dict[str, Any]) -> Spread:
+    """How a pod spec keeps its replicas on distinct nodes: `required` (anti-affinity required
+    during scheduling, or a topology spread constraint with DoNotSchedule, the default), else
+    `preferred` (a preferred anti-affinity or ScheduleAnyway), else `none`."""
+    required = preferred = False
+    for c in as_list(spec.get("topologySpreadConstraints")):
+        constraint = as_dict(c)
+        if constraint.get("topologyKey") == HOST_KEY:
+            if constraint.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule":
+                required = True
+            else:
+                preferred = True
+    aa = as_dict(get(spec, "affinity.podAntiAffinity"))
+    if any(
+        as_dict(term).get("topologyKey") == HOST_KEY
+        for term in as_list(aa.get("requiredDuringSchedulingIgnoredDuringExecution"))
+    ):
+        required = True
+    if any(
+        get(term, "podAffinityTerm.topologyKey") == HOST_KEY
+        for term in as_list(aa.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ):
+        preferred = True
+    return "required" if required else "preferred" if preferred else "none"
 
 
 @rule(
     "OPS-002",
     title="Replicas spread across nodes and Swiss failure domains",
     severity="medium",
-    targets=["manifests", "live"],
+    targets=["manifests", "live", "plan"],
     inspects="""Serving workloads with two or more replicas have pod anti-affinity or
     `topologySpreadConstraints` on `kubernetes.io/hostname`, and on
     `topology.kubernetes.io/zone` or the location label when the site spreads across sites.
-    Live: running serving pods sit on distinct nodes.""",
+    With `--plan` and the plan's `availability`, the one-replica-per-node rule is the plan's
+    `spread`: `required` needs a required rule; `preferred` (the plan's nodes cannot hold one
+    replica each) needs a preferred one, and a required one is a finding (it would leave
+    replicas Pending); `none` needs neither. Live: serving replicas Pending under a required
+    rule are a finding; replicas sharing a node are one only without any preferred spread
+    (with one, the scheduler had no other node).""",
     references=[
         "FINMA-OR §IV.E",
         "FINMA-OR §V",
         "KL no-anti-affinity",
         "KY spread-pods-across-topology",
     ],
-    remediation="Add spread constraints; keep both sites in Switzerland (RES-002).",
+    remediation="""Add spread constraints; keep both sites in Switzerland (RES-002). Use a
+    required rule only where the nodes can hold one replica each; render from the plan so the
+    rule is the plan's.""",
 )
 def ops_002(ctx: CheckContext, r: Results) -> None:
+    intent = ctx.plan.availability if ctx.plan is not None else None
     for pod in serving_workloads(ctx):
         if pod.obj.kind == "Pod":
             continue
         s = ctx.subject(pod.obj)
         r.ok(s)
-        if _replicas(ctx, pod.obj) < 2 and pod.obj.kind != "LeaderWorkerSet":
+        spread = hostname_spread(pod.spec)
+        path = f"{pod.path}.topologySpreadConstraints"
+        if intent is not None:
+            if spread != intent.spread and not (intent.spread == "none" and spread == "preferred"):
+                pending = (
+                    " (a required rule leaves replicas Pending)" if spread == "required" else ""
+                )
+                r.fail(
+                    s,
+                    path,
+                    f"one replica per node is {spread} here, the plan intends {intent.spread}"
+                    f"{pending}: {intent.reason}",
+                )
+        elif _replicas(ctx, pod.obj) < 2 and pod.obj.kind != "LeaderWorkerSet":
             continue
+        elif spread == "none":
+            r.fail(s, path, "replicas are not spread across nodes (kubernetes.io/hostname)")
         keys = {
             str(as_dict(t).get("topologyKey"))
             for t in as_list(pod.spec.get("topologySpreadConstraints"))
@@ -155,33 +318,34 @@ def ops_002(ctx: CheckContext, r: Results) -> None:
             keys.add(str(as_dict(term).get("topologyKey")))
         for term in as_list(aa.get("preferredDuringSchedulingIgnoredDuringExecution")):
             keys.add(str(get(term, "podAffinityTerm.topologyKey")))
-        if HOST_KEY not in keys:
-            r.fail(
-                s,
-                f"{pod.path}.topologySpreadConstraints",
-                "replicas are not spread across nodes (kubernetes.io/hostname)",
-            )
-        if ctx.policy.spread_across_sites and not keys & {
-            "topology.kubernetes.io/zone",
-            ctx.policy.location_label_key,
-        }:
-            r.fail(
-                s,
-                f"{pod.path}.topologySpreadConstraints",
-                "replicas are not spread across zones/sites",
-            )
+        if (
+            ctx.policy.spread_across_sites
+            and (intent is None or intent.replicas >= 2)
+            and not keys & {"topology.kubernetes.io/zone", ctx.policy.location_label_key}
+        ):
+            r.fail(s, path, "replicas are not spread across zones/sites")
     by_owner: dict[str, list[str]] = {}
+    spread_of: dict[str, Spread] = {}
     for p in ctx.live_pods:
         owner = as_dict((as_list(p.metadata.get("ownerReferences")) or [{}])[0]).get("name")
         images = " ".join(
             str(as_dict(c).get("image")) for c in as_list(get(p.data, "spec.containers"))
         )
-        if owner and "vllm" in images and get(p.data, "spec.nodeName"):
-            by_owner.setdefault(f"{p.namespace}/{owner}", []).append(
-                str(get(p.data, "spec.nodeName"))
+        if not owner or "vllm" not in images:
+            continue
+        key = f"{p.namespace}/{owner}"
+        spread_of[key] = hostname_spread(as_dict(p.data.get("spec")))
+        if get(p.data, "status.phase") == "Pending" and spread_of[key] == "required":
+            r.fail(
+                ctx.subject(p),
+                "spec.affinity",
+                f"replica {p.name} of {key} is Pending under a required one-replica-per-node "
+                "rule: the cluster has fewer free GPU nodes than replicas",
             )
+        elif get(p.data, "spec.nodeName"):
+            by_owner.setdefault(key, []).append(str(get(p.data, "spec.nodeName")))
     for owner, node_names in by_owner.items():
-        if len(node_names) != len(set(node_names)):
+        if len(node_names) != len(set(node_names)) and spread_of.get(owner) == "none":
             r.fail(
                 ctx.missing(f"ReplicaSet/{owner}", ctx.live_pods[0]),
                 "",
