@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from swissai.errors import FindingsError, InputError, SwissaiError
+from swissai.errors import FindingsError, InputError
 from swissai.services.events import EventSink, ignore, say, warn
 
 if TYPE_CHECKING:
@@ -103,78 +99,17 @@ def load_plan(path: Path, on_event: EventSink = ignore) -> tuple[ServePlan, Docu
     return plan, doc
 
 
-_DATE_LIKE = re.compile(r"(?<![\w.:-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w:.-])")
-
-
-def _impossible_date(text: str) -> tuple[int, str] | None:
-    """(line, token) of the first YYYY-MM-DD token that is no calendar date (`2026-02-30`):
-    PyYAML's timestamp resolver raises on those instead of reading a string."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        for match in _DATE_LIKE.finditer(line.split("#", 1)[0]):
-            year, month, day = (int(g) for g in match.groups())
-            try:
-                dt.date(year, month, day)
-            except ValueError:
-                return number, match.group(0)
-    return None
-
-
-def _yaml_texts(paths: list[Path | str], stdin_text: str | None) -> Iterator[tuple[str, str]]:
-    for given in paths:
-        if str(given) == "-":
-            if stdin_text is not None:
-                yield "-", stdin_text
-            continue
-        path = Path(given)
-        files = (
-            sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
-            if path.is_dir()
-            else [path]
-        )
-        for file in files:
-            try:
-                yield str(file), file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-
-
-@contextmanager
-def _calendar_dates(paths: list[Path | str], stdin_text: str | None = None) -> Iterator[None]:
-    """PyYAML reads `2026-02-30` as a timestamp and raises ValueError while loading (no YAML
-    error, no line): turn that into one input error naming the file, line and value."""
-    try:
-        yield
-    except SwissaiError:
-        raise
-    except ValueError as exc:
-        for name, text in _yaml_texts(paths, stdin_text):
-            bad = _impossible_date(text)
-            if bad is not None:
-                raise InputError(
-                    f"{name}:{bad[0]}: {bad[1]} is not a calendar date ({exc})",
-                    hint="write dates as YYYY-MM-DD with a day the month has (e.g. 2026-02-28)",
-                ) from exc
-        names = ", ".join(str(p) for p in paths)
-        raise InputError(
-            f"{names}: a value is not valid ({exc})", hint="write dates as YYYY-MM-DD"
-        ) from exc
-
-
 def load_waivers(path: Path) -> list[WaiverEntry]:
     """The entries of swissai-waivers.yaml (a list, or `waivers:` holding one) with their
     lines. Entry contents are judged by the engine (WAIVER-INVALID findings); a file that is
     not a list of entries, or not YAML, is exit 2."""
     from swissai.adapters.manifests import parse_yaml_documents
+    from swissai.adapters.yaml_safe import WAIVER_LIMITS, read_capped
     from swissai.core.compliance import WaiverEntry
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file or directory") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from exc
-    with _calendar_dates([path]):
-        docs = list(parse_yaml_documents(text, str(path)))
+    # the bounded loader: size cap, UTF-8, aliases counted, impossible dates named by line
+    text = read_capped(path, WAIVER_LIMITS)
+    docs = list(parse_yaml_documents(text, str(path), WAIVER_LIMITS))
     if not docs:
         return []
     data, _, lines = docs[0]
@@ -209,19 +144,14 @@ def run_check(request: CheckRequest, on_event: EventSink = ignore) -> CheckOutco
     site: SiteProfile | None = None
     site_doc = None
     if site_file is not None:
-        with _calendar_dates([site_file]):
-            site = load_site(site_file)
-            site_doc = load_yaml_file(site_file)
+        site = load_site(site_file)
+        site_doc = load_yaml_file(site_file)
         if request.site is None:
             say(on_event, f"site profile: ./{site_file} (--site not given)", "note")
     policy = (site or SiteProfile()).compliance
-    with _calendar_dates([request.plan] if request.plan else []):
-        plan, plan_doc = load_plan(request.plan, on_event) if request.plan else (None, None)
-    stdin_text = request.stdin_text
-    if "-" in request.paths and stdin_text is None:
-        stdin_text = sys.stdin.read()  # read once: the loader and a date error both need it
-    with _calendar_dates(list(request.paths), stdin_text):
-        objects = load_manifests(request.paths, stdin_text) if request.paths else []
+    plan, plan_doc = load_plan(request.plan, on_event) if request.plan else (None, None)
+    # '-' is read by the bounded loader (size cap, UTF-8, line numbers) unless given as text
+    objects = load_manifests(request.paths, request.stdin_text) if request.paths else []
     entries = load_waivers(request.waivers) if request.waivers is not None else []
     inputs = list(request.paths)
     context_name = None
