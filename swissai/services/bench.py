@@ -186,9 +186,9 @@ def bench(request: BenchRequest, on_event: EventSink = ignore) -> BenchOutcome:
     context = tls_context(request.ca_cert)
     plan = None
     if request.plan_file is not None:
-        from swissai.services.serve import load_plan
+        from swissai.services.artifacts import read_plan
 
-        plan = load_plan(request.plan_file, on_event)
+        plan = read_plan(request.plan_file, on_event=on_event)
     for text in api_key.warnings if api_key else ():
         warn(on_event, text)
     cleartext = cleartext_key_warning(base, key is not None)

@@ -14,6 +14,7 @@ from typing import Any
 
 from swissai.models.plan import ServePlan
 from swissai.models.site import SiteProfile
+from swissai.services.artifacts import read_plan
 from swissai.services.events import EventSink, ignore, say, warn
 
 
@@ -111,7 +112,6 @@ def render_files(
 ) -> RenderResult:
     """`swissai render PLAN --site SITE [--out DIR] [--helm]`: load, render, write. Without
     `site_file`, ./swissai.yaml (the one --site rule, adapters.site.site_path)."""
-    from swissai.adapters.plan_file import load_plan
     from swissai.adapters.site import load_site, site_path
     from swissai.errors import InputError
 
@@ -119,8 +119,6 @@ def render_files(
         raise InputError("--helm needs --out DIR", hint="e.g. --helm --out chart/")
     site_file = site_path(site_file, required=True)
     assert site_file is not None  # required=True raises instead
-    plan, notes = load_plan(plan_file)
-    for text in notes:
-        warn(on_event, text)
+    plan = read_plan(plan_file, on_event=on_event)
     site = load_site(site_file)
     return render_loaded(plan, site, out=out, helm=helm, on_event=on_event)

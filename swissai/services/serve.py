@@ -42,6 +42,7 @@ from swissai.errors import (
     InputError,
 )
 from swissai.services import input_bounds
+from swissai.services.artifacts import read_plan
 from swissai.services.events import EventSink, Progress, ignore, say, warn
 
 if TYPE_CHECKING:
@@ -183,16 +184,6 @@ class ServeOutcome:
 # --- 1. inputs ---------------------------------------------------------------------------------
 
 
-def load_plan(path: Path, on_event: EventSink = ignore) -> ServePlan:
-    """A `swissai plan --out` file -> ServePlan; exit 2 with the key's path."""
-    from swissai.adapters.plan_file import load_plan as read_plan
-
-    plan, warnings = read_plan(path)
-    for text in warnings:
-        warn(on_event, text)
-    return plan
-
-
 def read_api_key(
     path: Path | None,
     env_name: str | None,
@@ -295,7 +286,7 @@ def prepare(
 
     validate_request(request)
     environ = os.environ if environ is None else environ
-    plan = load_plan(request.plan_file, on_event)
+    plan = read_plan(request.plan_file, on_event=on_event)
     api_key = read_api_key(request.api_key_file, request.api_key_env, environ, on_event)
     if not plan.feasible:
         raise InfeasiblePlan(
