@@ -112,6 +112,12 @@ def test_deep_flow_nesting_is_refused() -> None:
         ("a: !!set {x, y}\n", "could not determine a constructor"),
         ("a: !!python/object/apply:os.system [ls]\n", "could not determine a constructor"),
         ("a: \x00\n", "not valid YAML"),
+        (
+            "a: !!timestamp nope\n",
+            "in.yaml:1: not valid YAML (cannot read 'nope'",
+        ),  # was AttributeError
+        ("a: !!bool maybe\n", "in.yaml:1: not valid YAML (cannot read 'maybe'"),  # was KeyError
+        ("a: !!float abc\n", "in.yaml:1: not valid YAML"),
         ("a: [1, 2\n", "not valid YAML"),
     ],
 )
@@ -260,3 +266,25 @@ def test_links_and_directories_are_refused(tmp_path: Path) -> None:
         files.write_text_atomic(tmp_path, "x")
     assert victim.read_text() == "keep"
     assert sorted(os.listdir(tmp_path)) == ["link.yaml", "victim"]
+
+
+# --- one line, whatever the input quotes --------------------------------------------------------
+
+
+def test_messages_quoting_odd_keys_stay_one_line(tmp_path: Path) -> None:
+    from swissai.adapters.site import load_site
+
+    site = tmp_path / "site.yaml"
+    site.write_text('namespace: ai\n"a\\nb": 1\n')
+    with pytest.raises(InputError) as info:
+        load_site(site)
+    assert info.value.message == f"site profile {site}: 'a\\nb': Extra inputs are not permitted"
+
+
+def test_gpu_spec_messages_escape_control_characters() -> None:
+    from swissai.core.hardware import parse_gpu_spec
+
+    for spec in ("\n", "@\n", "8xh100-80gb@\x00", "\u2028"):
+        with pytest.raises(InputError) as info:
+            parse_gpu_spec(spec)
+        assert "\n" not in info.value.message and "\u2028" not in info.value.message
