@@ -288,3 +288,28 @@ def test_gpu_spec_messages_escape_control_characters() -> None:
         with pytest.raises(InputError) as info:
             parse_gpu_spec(spec)
         assert "\n" not in info.value.message and "\u2028" not in info.value.message
+
+
+def test_all_manifest_inputs_together_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swissai.adapters import manifests
+
+    one = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n# " + "x" * 400 + "\n"
+    for i in range(3):
+        (tmp_path / f"{i}.yaml").write_text(one)
+    assert len(load_manifests([str(tmp_path)])) == 3
+    monkeypatch.setattr(manifests, "MAX_TOTAL_MANIFEST_BYTES", 2 * len(one))
+    with pytest.raises(InputError, match=r"2\.yaml: the inputs together are larger than"):
+        load_manifests([str(tmp_path)])
+
+
+def test_plans_can_be_line_mapped_without_aliases(tmp_path: Path) -> None:
+    from swissai.adapters.manifests import load_yaml_file
+
+    path = tmp_path / "plan.yaml"
+    path.write_text("kind: ServePlan\nlayout: &l {tp: 1}\nother: *l\n")
+    doc = load_yaml_file(path)
+    assert doc is not None and doc.data["other"] == {"tp": 1}
+    with pytest.raises(InputError, match="alias"):
+        load_yaml_file(path, DOCUMENT_LIMITS)
