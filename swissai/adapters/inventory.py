@@ -76,6 +76,6 @@ def hardware_from_inventory_file(path: Path) -> Hardware:
     try:
         return hardware_from_inventory(read_inventory_file(path), load_gpu)
     except InputError as exc:
-        if exc.message.startswith(str(path)):
+        if str(path) in exc.message:  # already names the file
             raise
         raise InputError(f"{path}: {exc.message}", hint=exc.hint) from exc

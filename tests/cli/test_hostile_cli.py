@@ -289,6 +289,14 @@ def test_duplicate_keys_in_a_plan_name_both_lines(plan_file: Path) -> None:
     assert "duplicate key 'feasible' (first at line" in error and str(plan_file) in error
 
 
+def test_duplicate_keys_in_an_inventory_name_the_file_once(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(_inventory()) + "host: other\n")
+    error = assert_input_error(invoke(["plan", "--inventory", str(path)]))
+    assert error.startswith(f"error: inventory {path}:") and error.count(str(path)) == 1
+    assert "duplicate key 'host'" in error
+
+
 # --- flags ------------------------------------------------------------------------------------
 
 
