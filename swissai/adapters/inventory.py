@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swissai.adapters.yaml_safe import DOCUMENT_LIMITS, YamlSyntaxError, load_data_file
+from swissai.adapters.yaml_safe import (
+    DOCUMENT_LIMITS,
+    YamlSyntaxError,
+    key_path,
+    load_data_file,
+    one_line,
+    short_repr,
+)
 from swissai.errors import InputError
 from swissai.models.gpu import Hardware
 from swissai.models.inventory import INVENTORY_API_VERSION, GpuInventory
@@ -16,7 +23,7 @@ SNAPSHOT_HINT = "create one with `swissai probe --out inventory.yaml` on the GPU
 
 
 def _error_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
+    return key_path(loc)
 
 
 def parse_inventory(data: Any, origin: str) -> GpuInventory:
@@ -25,11 +32,12 @@ def parse_inventory(data: Any, origin: str) -> GpuInventory:
         raise InputError(f"{origin} is not a GpuInventory snapshot (not a mapping)", SNAPSHOT_HINT)
     if data.get("kind") != "GpuInventory":
         raise InputError(
-            f"{origin}: kind is {data.get('kind')!r}, not GpuInventory", hint=SNAPSHOT_HINT
+            f"{origin}: kind is {short_repr(data.get('kind'))}, not GpuInventory",
+            hint=SNAPSHOT_HINT,
         )
     if data.get("apiVersion") != INVENTORY_API_VERSION:
         raise InputError(
-            f"{origin}: apiVersion {data.get('apiVersion')!r} is not {INVENTORY_API_VERSION}",
+            f"{origin}: apiVersion {short_repr(data.get('apiVersion'))} is not {INVENTORY_API_VERSION}",
             hint="this swissai reads swissai/v1alpha1 snapshots; probe again with this version",
         )
     try:
@@ -39,7 +47,8 @@ def parse_inventory(data: Any, origin: str) -> GpuInventory:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InputError(
-            f"{origin}: {_error_path(first['loc'])}: {first['msg']}{more}", hint=SNAPSHOT_HINT
+            f"{origin}: {_error_path(first['loc'])}: {one_line(first['msg'])}{more}",
+            hint=SNAPSHOT_HINT,
         ) from exc
 
 
@@ -67,6 +76,6 @@ def hardware_from_inventory_file(path: Path) -> Hardware:
     try:
         return hardware_from_inventory(read_inventory_file(path), load_gpu)
     except InputError as exc:
-        if exc.message.startswith(str(path)):
+        if str(path) in exc.message:  # already names the file
             raise
         raise InputError(f"{path}: {exc.message}", hint=exc.hint) from exc

@@ -26,6 +26,9 @@ from swissai.models.manifest import Document, join_path
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 MANIFEST_HINT = "swissai check takes Kubernetes manifests (YAML or JSON)"
+# All inputs of one `check` together (characters; = bytes for ASCII YAML): four times one
+# input's limit, so memory stays bounded however many files a folder holds.
+MAX_TOTAL_MANIFEST_BYTES = 4 * MANIFEST_LIMITS.max_bytes
 
 
 def _record_lines(root: yaml.Node, lines: dict[str, int]) -> None:
@@ -65,13 +68,13 @@ def parse_yaml_documents(
         yield data, node.start_mark.line + 1, lines
 
 
-def load_yaml_file(path: Path) -> Document | None:
+def load_yaml_file(path: Path, limits: LoadLimits = WAIVER_LIMITS) -> Document | None:
     """One YAML mapping with field lines (plans and site profiles for `check`); None if empty.
-    Bounded like a waiver file (WAIVER_LIMITS: 4 MiB, aliases counted, not refused), so that a
-    manifest passed as `--plan` by mistake is still told apart as "not a ServePlan"; the
-    plan and site loaders proper (plan_file, site) refuse aliases."""
-    text = read_capped(path, WAIVER_LIMITS)
-    docs = list(parse_yaml_documents(text, str(path), WAIVER_LIMITS))
+    By default bounded like a waiver file (WAIVER_LIMITS: 4 MiB, aliases counted, not
+    refused), so that a manifest passed as `--plan` by mistake is still told apart as "not a
+    ServePlan"; pass DOCUMENT_LIMITS to refuse aliases as plan_file and site do."""
+    text = read_capped(path, limits)
+    docs = list(parse_yaml_documents(text, str(path), limits))
     if not docs:
         return None
     data, line, lines = docs[0]
@@ -154,14 +157,25 @@ def _expand(paths: Iterable[str]) -> Iterator[str]:
 
 def load_manifests(paths: Iterable[str], stdin_text: str | None = None) -> list[Document]:
     """All objects of all inputs, in input order. An input without any object is an error:
-    a broken render must not produce a green build."""
+    a broken render must not produce a green build. Each input is bounded by MANIFEST_LIMITS,
+    and all of them together by MAX_TOTAL_MANIFEST_BYTES (a folder of many large files)."""
     objects: list[Document] = []
+    total_bytes = 0
     for name in _expand(paths):
         if name == "-":
             text = stdin_text if stdin_text is not None else read_stdin_capped(MANIFEST_LIMITS)
-            found = list(_objects(text, "-", "stdin"))
+            source: Literal["file", "stdin"] = "stdin"
         else:
-            found = list(_objects(_read(Path(name)), name, "file"))
+            text = _read(Path(name))
+            source = "file"
+        total_bytes += len(text)
+        if total_bytes > MAX_TOTAL_MANIFEST_BYTES:
+            raise InputError(
+                f"{name}: the inputs together are larger than "
+                f"{MAX_TOTAL_MANIFEST_BYTES // (1024 * 1024)} MiB, the limit for one check",
+                hint="check fewer files at a time",
+            )
+        found = list(_objects(text, name, source))
         if not found:
             raise InputError(f"{name}: holds no Kubernetes objects", hint="check the render")
         objects.extend(found)

@@ -59,17 +59,21 @@ def plan_from_mapping(data: Any, source: str) -> tuple[ServePlan, list[str]]:
     if not isinstance(data, dict) or data.get("kind") != "ServePlan":
         raise InputError(f"{source} is not a ServePlan (kind: ServePlan expected)", hint=HINT)
     if data.get("apiVersion") != API_VERSION:
+        from swissai.adapters.yaml_safe import short_repr
+
         raise InputError(
-            f"{source}: apiVersion {data.get('apiVersion')!r} is not {API_VERSION}",
+            f"{source}: apiVersion {short_repr(data.get('apiVersion'))} is not {API_VERSION}",
             hint="re-create the plan with this swissai: `swissai plan --out`",
         )
     dropped = drop_unknown_keys(ServePlan, data)
     try:
         plan = ServePlan.model_validate(data)
     except ValidationError as exc:
+        from swissai.adapters.yaml_safe import key_path, one_line
+
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"{source}: {where}: {err['msg']}", hint=HINT) from exc
+        where = key_path(err["loc"])
+        raise InputError(f"{source}: {where}: {one_line(err['msg'])}", hint=HINT) from exc
     warnings = (
         [f"{source}: ignoring {', '.join(dropped)} (written by a newer swissai?)"]
         if dropped

@@ -14,7 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swissai.adapters.yaml_safe import DOCUMENT_LIMITS, load_data_file, load_json, read_capped
+from swissai.adapters.yaml_safe import (
+    DOCUMENT_LIMITS,
+    key_path,
+    load_data_file,
+    load_json,
+    one_line,
+    read_capped,
+)
 from swissai.core.model_config import parse_model_config
 from swissai.errors import InputError
 from swissai.models.gpu import GpuSpec
@@ -34,8 +41,7 @@ def is_profile_id(text: str) -> bool:
 
 def _validation_message(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"{path}: {err['msg']}"
+    return f"{key_path(err['loc'])}: {one_line(err['msg'])}"
 
 
 def list_gpu_ids() -> list[str]:

@@ -11,10 +11,11 @@ from swissai.models.site import SiteProfile
 
 
 def _message(exc: ValidationError) -> str:
+    from swissai.adapters.yaml_safe import key_path, one_line
+
     err = exc.errors()[0]
-    path = ".".join(str(p) for p in err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{path}: {msg}" if path else msg
+    msg = one_line(str(err["msg"]).removeprefix("Value error, "))
+    return f"{key_path(err['loc'])}: {msg}" if err["loc"] else msg
 
 
 DEFAULT_SITE = Path("swissai.yaml")

@@ -21,6 +21,8 @@ _SPEC_HINT = "write e.g. 8xh100-80gb; `swissai plan --list-gpus` shows the ids"
 
 
 def _shown(text: str) -> str:
+    """The spec for a one-line message: control characters escaped, at most 60 characters."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text[:61])
     return text if len(text) <= 60 else text[:57] + "..."
 
 
