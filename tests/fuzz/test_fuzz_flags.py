@@ -161,8 +161,9 @@ OPTIONS: dict[str, Any] = {
         ["gpt-oss-20b", "gpt-oss-120b", "llama-3.1-8b-instruct", "../gpus/h100-80gb", "/", "x"]
     ),
     "--gpus": gpu_specs(),
-    # --vllm-version is left out: core/vllm_versions.parse_version (another owner) still
-    # crashes on 5000-digit parts; tests/cli/test_hostile_cli.py holds that case as xfail.
+    "--vllm-version": st.sampled_from(
+        ["0.11.0", "0.32.0", "v0.10.1.1", "1" * 5000 + ".0.0", "0.١١.0", "0.11", "", "9.9.9"]
+    ),
 }
 
 
