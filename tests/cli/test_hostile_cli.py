@@ -379,3 +379,67 @@ def test_vllm_version_with_5000_digits_is_a_one_line_error() -> None:
     assert_input_error(
         invoke(["plan", "--gpus", "8xh100-80gb", "--vllm-version", "1" * 5000 + ".0.0"])
     )
+
+
+def _deployment_with_config_map(config_text: str, startup_probe: object) -> str:
+    """A vLLM Deployment whose `--config` file comes from a ConfigMap (what compliance reads
+    inside the manifest), and a startup probe as given."""
+    import yaml
+
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "vllm-config", "namespace": "ai"},
+        "data": {"config.yaml": config_text},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "llm", "namespace": "ai"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "llm"}},
+            "template": {
+                "metadata": {"labels": {"app": "llm"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "vllm",
+                            "image": "vllm/vllm-openai@sha256:" + "a" * 64,
+                            "command": ["vllm", "serve"],
+                            "args": ["/models/m", "--config", "/etc/vllm/config.yaml"],
+                            "startupProbe": startup_probe,
+                            "volumeMounts": [{"name": "cfg", "mountPath": "/etc/vllm"}],
+                        }
+                    ],
+                    "volumes": [{"name": "cfg", "configMap": {"name": "vllm-config"}}],
+                },
+            },
+        },
+    }
+    return yaml.safe_dump_all([config_map, deployment])
+
+
+def test_alias_bomb_inside_a_config_map_is_bounded(tmp_path: Path) -> None:
+    """The vLLM --config text inside a ConfigMap is YAML too: the rules parse it with the
+    bounded parser, so a bomb there is skipped in bounded time, not expanded."""
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(_deployment_with_config_map(bomb, {"httpGet": {"path": "/health"}}))
+    result = invoke(["check", str(manifest), "-o", "json", "--fail-on", "none"])
+    assert result.exit_code == 0, result.stderr
+    assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("threshold", [{"a": 1}, [3], "many", 2**62, -5, True])
+def test_startup_probe_numbers_of_any_type_are_no_internal_error(
+    tmp_path: Path, threshold: object
+) -> None:
+    probe = {"httpGet": {"path": "/health"}, "failureThreshold": threshold, "periodSeconds": 10}
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(_deployment_with_config_map("max_model_len: 4096\n", probe))
+    result = invoke(["check", str(manifest), "-o", "json", "--fail-on", "none"])
+    assert result.exit_code == 0, result.stderr
+    assert "internal error" not in result.stderr

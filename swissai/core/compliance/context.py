@@ -14,10 +14,10 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
-
 from swissai.core.vllm_flag_table import TAKES_VALUE
 from swissai.core.vllm_flags import FORBIDDEN_ARGS, forbidden_reason, parse_flag
+from swissai.core.yaml_bounded import WAIVER_LIMITS, compose_yaml
+from swissai.errors import InputError
 from swissai.models.findings import SEVERITY_RANK, CheckResult, Finding, RuleInfo, Target
 from swissai.models.manifest import Document, join_path
 from swissai.models.plan import ServePlan
@@ -771,9 +771,10 @@ class CheckContext:
             text = as_dict(cm.data.get("data")).get(key) if cm else None
             if not isinstance(text, str):
                 continue
-            try:
-                loaded = yaml.safe_load(text)
-            except yaml.YAMLError:
+            try:  # bounded: a ConfigMap is as hostile as any manifest (alias bombs, nesting)
+                docs = compose_yaml(text, f"ConfigMap {cm_name} {key}", WAIVER_LIMITS)
+                loaded = next(docs, (None, None))[0]
+            except InputError:
                 continue
             for k, v in as_dict(loaded).items():
                 # vLLM turns each key into `--key` and parses it like a command-line flag

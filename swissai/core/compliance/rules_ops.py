@@ -29,9 +29,20 @@ def _replicas(ctx: CheckContext, obj: Document) -> int:
             and target.get("kind") == obj.kind
             and target.get("name") == obj.name
         ):
-            return int(get(hpa.data, "spec.minReplicas") or 1)
+            return _count(get(hpa.data, "spec.minReplicas"), 1)
     value = get(obj.data, "spec.replicas")
     return int(value) if isinstance(value, int) else 1
+
+
+def _count(value: object, default: int) -> int:
+    """A small non-negative count from a manifest field that may hold anything (an int, a
+    string of digits, or garbage from a hostile manifest): `default` unless it is one."""
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value if 0 <= value < 2**31 else default
+    text = str(value).strip() if isinstance(value, str) else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else default
 
 
 def _scaled(value: object, replicas: int, round_up: bool) -> int | None:
@@ -189,7 +200,7 @@ def ops_001(ctx: CheckContext, r: Results) -> None:
     nodes = ctx.kind("Node")
     if nodes and ctx.plan is not None:
         gpus = sum(
-            int(str(get(n.data, f'status.allocatable["{ctx.policy.gpu_resource}"]') or 0))
+            _count(get(n.data, f'status.allocatable["{ctx.policy.gpu_resource}"]'), 0)
             for n in nodes
             if n.labels.get(ctx.policy.location_label_key) in ctx.policy.allowed_locations
         )
@@ -473,8 +484,8 @@ def ops_004(ctx: CheckContext, r: Results) -> None:
                 f"container {c.name}: no startupProbe (loading and graph capture take minutes)",
             )
         elif startup:
-            window = int(startup.get("failureThreshold") or 3) * int(
-                startup.get("periodSeconds") or 10
+            window = _count(startup.get("failureThreshold"), 3) * _count(
+                startup.get("periodSeconds"), 10
             )
             if window < budget:
                 r.fail(
