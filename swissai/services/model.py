@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,13 +77,26 @@ def hashing_progress(
     return advance, finish
 
 
+def config_model_type(directory: Path) -> str | None:
+    """`model_type` of DIR/config.json, read within the bounded loader's limits; None when
+    there is no readable config (the preflight that needs one says so itself)."""
+    from swissai.adapters.yaml_safe import DOCUMENT_LIMITS, load_data_file
+    from swissai.errors import InputError
+
+    path = directory / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        config = load_data_file(path, DOCUMENT_LIMITS, what="model config")
+    except InputError:
+        return None
+    value = config.get("model_type") if isinstance(config, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def is_gpt_oss_dir(directory: Path) -> bool:
     """config.json says `model_type: gpt_oss` (then harmony needs the encodings)."""
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and config.get("model_type") == "gpt_oss"
+    return config_model_type(directory) == "gpt_oss"
 
 
 def encodings_sha256(directory: Path) -> dict[str, str | None]:

@@ -22,7 +22,6 @@ Prints nothing: messages and progress go to `on_event`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -304,10 +303,9 @@ def prepare(
             f"serve needs {plan.model.id}'s weights in a local directory (no hub downloads)",
             hint="pass --model-dir DIR",
         )
-    model_type = None
-    if (mdir / "config.json").is_file():
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            model_type = json.loads((mdir / "config.json").read_text()).get("model_type")
+    from swissai.services.model import config_model_type
+
+    model_type = config_model_type(mdir)
     enc_dir: Path | None = None
     if is_gpt_oss(plan.model.id, plan.model.hf_repo, plan.model.source, model_type):
         # one location (core/encodings): MODEL_DIR/encodings unless --encodings-dir
@@ -919,14 +917,12 @@ def write_observed(
             for r in result.rows
         ],
     }
-    tmp = path.with_name(f".{path.name}.tmp")
+    from swissai.adapters.files import write_text_atomic
+
     try:
-        tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=100), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}") from exc
+        write_text_atomic(path, yaml.safe_dump(doc, sort_keys=False, width=100))
+    except InputError as exc:  # after vLLM started: the environment, not the input
+        raise EnvironmentProblem(exc.message, hint=exc.hint) from exc
 
 
 def run(
