@@ -148,8 +148,15 @@ def check(
     context_name = None
     if cluster:
         from swissai.adapters.kube import read_cluster
+        from swissai.cli.console import note as progress_line
 
-        live, context_name = read_cluster(context, namespace or (site or SiteProfile()).namespace)
+        live, context_name = read_cluster(
+            context,
+            namespace or (site or SiteProfile()).namespace,
+            on_slow=lambda what, s, limit: progress_line(
+                f"waiting for the API server ({what}): {s:.0f} s"
+            ),
+        )
         objects += live
         inputs.append(f"cluster://{context_name}")
     notes = []

@@ -79,6 +79,9 @@ def status(
     workload: str | None = _WORKLOAD,
     context: str | None = CONTEXT,
     kubeconfig: Path | None = KUBECONFIG,
+    timeout: int = typer.Option(
+        30, "--timeout", min=1, max=MAX_TIMEOUT_S, help="Seconds each API request may take."
+    ),
     output: Output = OUTPUT,
 ) -> None:
     """Show what swissai deployed for the workload: revision, plan hash, model revision,
@@ -86,7 +89,7 @@ def status(
     from swissai.cli.console import EventPrinter, note
     from swissai.services import lifecycle
 
-    request = _request(site_file, namespace, workload, context, kubeconfig, None)
+    request = _request(site_file, namespace, workload, context, kubeconfig, None, timeout)
     with EventPrinter() as printer:
         result = lifecycle.status(request, on_event=printer)
     rows = result.model_dump(exclude={"replica_states", "ignored_records"})
