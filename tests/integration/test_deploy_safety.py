@@ -523,3 +523,31 @@ def test_a_server_that_never_answers_times_out_with_progress(
     assert "waiting for the API server" in result.stderr  # the wait > 2 s was not silent
     assert "MaxRetryError" not in result.stderr and "Traceback" not in result.stderr
     assert elapsed_s < 30
+
+
+def test_a_local_record_failure_after_apply_is_a_warning_and_the_cluster_keeps_the_record(
+    api: FakeKubeApi, tmp_path: Path
+) -> None:
+    """The in-cluster record is written first; a local copy that cannot be written afterwards
+    is a warning, never an exit 2 that loses the record."""
+    from swissai.models.deploy import DeployRecord
+    from swissai.services.deploy_steps import connect, write_record
+    from swissai.services.events import Collect
+
+    code, _, err = deploy()
+    assert code == 0, err
+    [stored] = records(api)
+    record = DeployRecord.model_validate(stored).model_copy(
+        update={"id": "20990101t000000000000z-deadbeef", "outcome": "rolled-back"}
+    )
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    sink = Collect()
+    cluster = connect(None, None, sink)
+    try:
+        name = write_record(cluster, record, [], blocker / "records.jsonl", sink)
+    finally:
+        cluster.close()
+    assert name == "swissai-record-20990101t000000000000z-deadbeef"
+    assert api.get("ConfigMap", name, NS) is not None
+    assert any("cannot append the record" in m for m in sink.messages("warning"))
