@@ -40,6 +40,7 @@ What it models (the subset swissai uses, with the semantics swissai relies on):
   scheduling, image pulls, init containers, start, readiness or failure and writes the events a
   kubelet and scheduler would (onto the node the script names). Pods can also be seeded, e.g.
   other teams' pods bound to a node (`spec.nodeName`) with GPU requests. Pod logs (`pods/log`, `tailLines`) come from `logs`.
+- Slowness: `write_delay_s` delays every apply that is not a dry run.
 - Outages: `drop_after_writes(n)` lets n writes through, applies the next one and then closes
   every connection without an answer until `restore()`.
 
@@ -305,6 +306,7 @@ class FakeKubeApi:
     owners: dict[Key, dict[str, tuple[str, set[Path_]]]] = field(default_factory=dict)
     logs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path?query)
+    write_delay_s: float = 0.0  # each (non-dry-run) apply takes this long: a slow server
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -1257,6 +1259,8 @@ class _Handler(BaseHTTPRequestHandler):
             scope = namespace or (name if plural == "namespaces" else "")
             self._authorize("patch", group, resource, scope)
             key = (group, plural, namespace, name)
+            if not dry and api.write_delay_s:
+                time.sleep(api.write_delay_s)  # a slow API server (etcd latency)
             with api.lock:
                 if key not in api.objects:
                     self._authorize("create", group, resource, scope)

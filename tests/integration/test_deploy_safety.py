@@ -150,6 +150,39 @@ def test_sigint_during_wait_rolls_back_when_asked_and_exits_130(
     assert api.get("PersistentVolumeClaim", "swissai-models", NS) is not None  # not its own
 
 
+@pytest.mark.slow
+def test_sigterm_during_apply_applies_nothing_more_and_records_what_was_applied(
+    api: FakeKubeApi, tmp_path: Path
+) -> None:
+    api.write_delay_s = 0.4  # 12 objects: about 5 s of apply
+    proc = _start_deploy(api, tmp_path, "--no-rollback-on-failure")
+    deadline = time.monotonic() + 60
+    while len(swissai_objects(api)) < 3:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the apply did not start"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "interrupted by SIGTERM during apply" in err
+    [record] = records(api)
+    assert record["outcome"] == "interrupted"
+    applied = record["applied"]
+    assert 3 <= len(applied) < len(record["objects"])
+    # the request in flight finished, nothing after it was applied
+    live = {ref.split("/", 1)[0] + "/" + ref.rsplit("/", 1)[-1] for ref in applied}
+    assert set(swissai_objects(api)) - {"ConfigMap/" + n for n in _record_names(api)} == live
+    assert api.get("Deployment", "gpt-oss-120b", NS) is None
+
+
+def _record_names(api: FakeKubeApi) -> list[str]:
+    return [
+        c["metadata"]["name"]
+        for c in api.list("ConfigMap", NS)
+        if c["metadata"]["name"].startswith("swissai-record-")
+    ]
+
+
 # --- scope: two workloads in one namespace ---------------------------------------------------
 
 
