@@ -6,8 +6,9 @@ Requests go through the official client's connection pool (`ApiClient.rest_clien
 configured by the client from the kubeconfig: CA bundle, client certificates, proxy) with the
 client's own credentials (`Configuration.auth_settings()`: tokens, exec credential plugins and
 their refresh). This avoids the generated request API, whose signature changed between client
-releases (`call_api` in <= 34, `param_serialize` + `call_api` from 35): one path for every
-supported client, kubernetes >= 29 (tested: 29.0.0 and 37.0.2).
+releases (`call_api` alone in older clients, `param_serialize` + `call_api` in newer ones): one
+path for every supported client, kubernetes >= 18.20 (tested: 18.20.0 with urllib3 1.26.20,
+24.2.0, 29.0.0, 37.0.2).
 
 - connection: through `swissai.adapters.kube_config`: a kubeconfig (`--kubeconfig`, else only the
   files `$KUBECONFIG` names, else `~/.kube/config`), `proxy-url` of the cluster entry, else
@@ -198,7 +199,7 @@ class Cluster:
         timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, self.timeout_s), read=read_s)
         # one retry of a refused connection, none of a read: a request that was sent is never
         # sent twice (an apply that got no answer is reported as "may have been applied")
-        retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0, other=0)
+        retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0)
         try:
             headers = self._headers(content_type)
             with _SlowTicker(self.on_slow, f"{method} {path}", read_s):

@@ -38,6 +38,7 @@ def _open(
     from swissai.models.site import dns_label
     from swissai.services.deploy_steps import (
         RecordScope,
+        check_record_file,
         check_timeout,
         connect,
         read_records,
@@ -51,6 +52,7 @@ def _open(
     except ValueError as exc:
         raise InputError(f"--namespace/--workload: {exc}") from exc
     check_timeout(request.timeout_s)
+    check_record_file(request.record_file)  # before anything is changed
     cluster = connect(
         request.context, request.kubeconfig, on_event, min(30.0, float(request.timeout_s))
     )
