@@ -1114,24 +1114,40 @@ def restore_conflicts(cluster: Cluster, plan: RestorePlan) -> list[str]:
 
 
 def restore(
-    cluster: Cluster, plan: RestorePlan, force: bool, on_event: EventSink
+    cluster: Cluster,
+    plan: RestorePlan,
+    force: bool,
+    on_event: EventSink,
+    stop: Interruption | None = None,
 ) -> tuple[str, list[str], list[str]]:
-    """Carry out a RestorePlan. Returns (one sentence of what it did, deleted, released)."""
+    """Carry out a RestorePlan. Returns (one sentence of what it did, deleted, released).
+    With `stop`, a signal ends it between two writes (RollbackInterrupted says how far)."""
     from swissai.adapters.kube_apply import KubeApiError, Unreachable
 
     reapplied = 0
     deleted: list[str] = []
     released: list[str] = []
+
+    def check_stop() -> None:
+        if stop is not None and stop.stopped:
+            raise RollbackInterrupted(
+                f"stopped by {stop.name} after re-applying {reapplied}, deleting "
+                f"{len(deleted)} and releasing {len(released)} object(s)"
+            )
+
     try:
         for obj in plan.reapply:
+            check_stop()
             cluster.apply(obj, force=force)
             reapplied += 1
         for obj in plan.delete:
+            check_stop()
             meta = obj["metadata"]
             if cluster.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")):
                 deleted.append(object_ref(obj))
                 say(on_event, f"deleted {object_ref(obj)}")
         for obj in plan.release:
+            check_stop()
             meta = obj["metadata"]
             if cluster.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")):
                 cluster.apply(release_intent(obj), force=force)
@@ -1160,3 +1176,7 @@ def restore(
 
 class RollbackFailed(Exception):
     pass
+
+
+class RollbackInterrupted(RollbackFailed):
+    """A signal stopped a roll back or destroy between two writes."""

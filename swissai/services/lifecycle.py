@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swissai.errors import DeployFailed, EnvironmentProblem, InputError
+from swissai.errors import DeployFailed, EnvironmentProblem, InputError, Interrupted
 from swissai.services.events import EventSink, log_events, say
 
 if TYPE_CHECKING:
@@ -190,6 +190,7 @@ def rollback(
     from swissai.services.deploy_steps import (
         Interruption,
         RollbackFailed,
+        RollbackInterrupted,
         current_record,
         local_user,
         new_record_id,
@@ -252,7 +253,14 @@ def rollback(
                 )
         started = now()
         try:
-            did, _, _ = restore(cluster, plan, force_conflicts, on_event)
+            with Interruption() as stop:
+                did, _, _ = restore(cluster, plan, force_conflicts, on_event, stop)
+        except RollbackInterrupted as exc:
+            raise Interrupted(
+                f"roll back to {target.record.revision} interrupted: {exc}; nothing recorded",
+                hint="run swissai rollback again to finish it (it converges)",
+                exit_code=stop.exit_code,
+            ) from exc
         except RollbackFailed as exc:
             raise DeployFailed(
                 f"roll back to {target.record.revision} failed: {exc}",
@@ -297,8 +305,6 @@ def rollback(
                     stop,
                 )
             if waited.interrupted:
-                from swissai.errors import Interrupted
-
                 raise Interrupted(
                     f"interrupted by {stop.name} while waiting: rolled back to "
                     f"{target.record.revision}, not yet ready",
@@ -340,7 +346,9 @@ def destroy(
     `confirm(question)` is called before any change; it raises to stop."""
     from swissai.models.deploy import DestroyResult
     from swissai.services.deploy_steps import (
+        Interruption,
         RollbackFailed,
+        RollbackInterrupted,
         local_user,
         new_record_id,
         now,
@@ -382,7 +390,14 @@ def destroy(
                 "adopted)?"
             )
         try:
-            did, deleted, released = restore(cluster, plan, False, on_event)
+            with Interruption() as stop:
+                did, deleted, released = restore(cluster, plan, False, on_event, stop)
+        except RollbackInterrupted as exc:
+            raise Interrupted(
+                f"destroy interrupted: {exc}",
+                hint="run swissai destroy again to finish it",
+                exit_code=stop.exit_code,
+            ) from exc
         except RollbackFailed as exc:
             raise DeployFailed(f"destroy stopped: {exc}", hint="run swissai destroy again") from exc
         last = records[-1].record

@@ -175,6 +175,36 @@ def test_sigterm_during_apply_applies_nothing_more_and_records_what_was_applied(
     assert api.get("Deployment", "gpt-oss-120b", NS) is None
 
 
+@pytest.mark.slow
+def test_sigterm_during_rollback_stops_between_writes_and_exits_143(
+    api: FakeKubeApi, tmp_path: Path
+) -> None:
+    assert deploy()[0] == 0
+    assert deploy(plan="plan-single-node-long.yaml")[0] == 0
+    api.write_delay_s = 0.5
+    env = {k: v for k, v in os.environ.items() if k not in ("SWISSAI_DEBUG", "CI")}
+    env["KUBECONFIG"] = str(api.kubeconfig(tmp_path / "kubeconfig"))
+    writes_before = len(api.writes())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swissai", "rollback", "--site", str(SITE), "--timeout", "60"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(api.writes()) <= writes_before:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the roll back did not start writing"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "interrupted: stopped by SIGTERM after re-applying" in err
+    assert len(api.writes()) - writes_before <= 2  # the write in flight, then nothing more
+
+
 def _record_names(api: FakeKubeApi) -> list[str]:
     return [
         c["metadata"]["name"]
