@@ -121,7 +121,7 @@ def read_cluster(
     """All listed objects as Documents (source 'cluster'), and the context name used.
 
     Each request has connect and read timeouts of `timeout_s`; `on_slow(what, elapsed_s,
-    limit_s)` is called while a request takes longer than 2 s."""
+    limit_s, finished)` is called while a request takes longer than 2 s."""
     from swissai.adapters.kube_apply import Cluster
 
     # the loader `swissai deploy` uses: $KUBECONFIG as kubectl reads it, in-cluster config,

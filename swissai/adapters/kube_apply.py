@@ -42,7 +42,7 @@ DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 SLOW_AFTER_S = 2.0
 Obj = dict[str, Any]
-SlowCallback = Callable[[str, float, float], None]  # (what, elapsed_s, limit_s)
+SlowCallback = Callable[[str, float, float, bool], None]  # (what, elapsed_s, limit_s, finished)
 
 
 class KubeApiError(Exception):
@@ -108,12 +108,15 @@ class WatchEvent:
 
 
 class _SlowTicker:
-    """Calls `on_slow(what, elapsed_s, limit_s)` every SLOW_AFTER_S while a request runs."""
+    """Calls `on_slow(what, elapsed_s, limit_s, False)` every SLOW_AFTER_S while a request
+    runs, and once with `finished=True` at its end when it was reported as slow."""
 
     def __init__(self, on_slow: SlowCallback | None, what: str, limit_s: float) -> None:
         self.on_slow, self.what, self.limit_s = on_slow, what, limit_s
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
+        self.reported = False
+        self.started = time.monotonic()
 
     def __enter__(self) -> _SlowTicker:
         if self.on_slow is not None:
@@ -122,13 +125,17 @@ class _SlowTicker:
         return self
 
     def _run(self) -> None:
-        started = time.monotonic()
         while not self.done.wait(SLOW_AFTER_S):
             if self.on_slow is not None:
-                self.on_slow(self.what, time.monotonic() - started, self.limit_s)
+                self.reported = True
+                self.on_slow(self.what, time.monotonic() - self.started, self.limit_s, False)
 
     def __exit__(self, *exc: object) -> None:
         self.done.set()
+        if self.thread is not None:
+            self.thread.join()
+        if self.reported and self.on_slow is not None:
+            self.on_slow(self.what, time.monotonic() - self.started, self.limit_s, True)
 
 
 class Cluster:

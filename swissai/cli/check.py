@@ -153,8 +153,8 @@ def check(
         live, context_name = read_cluster(
             context,
             namespace or (site or SiteProfile()).namespace,
-            on_slow=lambda what, s, limit: progress_line(
-                f"waiting for the API server ({what}): {s:.0f} s"
+            on_slow=lambda what, s, limit, done: progress_line(
+                f"waiting for the API server ({what}): {s:.0f} s" + (" (answered)" if done else "")
             ),
         )
         objects += live

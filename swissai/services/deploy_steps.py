@@ -169,11 +169,11 @@ def pod_selector(obj: Obj) -> str:
 # --- connection and preflight ----------------------------------------------------------------
 
 
-def slow_reporter(on_event: EventSink) -> Callable[[str, float, float], None]:
+def slow_reporter(on_event: EventSink) -> Callable[[str, float, float, bool], None]:
     """The adapter's `on_slow` callback as Progress events: a request that takes longer than
     2 s is shown (seconds waited of its timeout), so no wait is silent."""
 
-    def on_slow(what: str, elapsed_s: float, limit_s: float) -> None:
+    def on_slow(what: str, elapsed_s: float, limit_s: float, finished: bool) -> None:
         on_event(
             Progress(
                 task="api-request",
@@ -181,6 +181,7 @@ def slow_reporter(on_event: EventSink) -> Callable[[str, float, float], None]:
                 completed=elapsed_s,
                 total=limit_s,
                 unit="seconds",
+                finished=finished,
             )
         )
 

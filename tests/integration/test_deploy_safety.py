@@ -614,3 +614,25 @@ def test_a_local_record_failure_after_apply_is_a_warning_and_the_cluster_keeps_t
     assert name == "swissai-record-20990101t000000000000z-deadbeef"
     assert api.get("ConfigMap", name, NS) is not None
     assert any("cannot append the record" in m for m in sink.messages("warning"))
+
+
+@pytest.mark.slow
+def test_check_cluster_against_a_silent_server_times_out_with_progress(
+    silent_server: Path, tmp_path: Path
+) -> None:
+    """`check --cluster` reads through the same client path: 20 s per request, then exit 3."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SWISSAI_DEBUG", "CI")}
+    env.update(KUBECONFIG=str(silent_server), NO_PROXY="127.0.0.1,localhost")
+    result = subprocess.run(
+        [sys.executable, "-m", "swissai", "check", "--cluster", "--namespace", NS],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "unreachable" in result.stderr and "timed out" in result.stderr
+    assert "waiting for the API server (GET /api/v1/nodes)" in result.stderr
+    assert "Traceback" not in result.stderr
