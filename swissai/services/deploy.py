@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from swissai.errors import (
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         DeployRequest,
         DeployResult,
         Outcome,
+        Ownership,
     )
     from swissai.models.plan import ServePlan
     from swissai.models.site import SiteProfile
@@ -226,6 +228,18 @@ def rbac_for(request: DeployRequest) -> list[Obj]:
     return rbac_objects(needs_from(rendered, request.site, ns))
 
 
+def _now_text() -> str:
+    from swissai.services.deploy_steps import now
+
+    return now()
+
+
+def _local_user() -> str:
+    from swissai.services.deploy_steps import local_user
+
+    return local_user()
+
+
 # --- the use case ----------------------------------------------------------------------------
 
 
@@ -349,31 +363,28 @@ def deploy(request: DeployRequest, on_event: EventSink = log_events) -> DeployRe
         cluster.close()
 
 
+@dataclass
 class _Run:
     """Apply, wait, record; on failure or a signal: roll back (when asked) and record."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        from swissai.services.deploy_steps import local_user, now
-
-        self.__dict__.update(kwargs)
-        self.request: DeployRequest
-        self.cluster: Cluster
-        self.objects: list[Obj]
-        self.namespace: str
-        self.workload: str
-        self.revision: str
-        self.plan_hash: str
-        self.check: CheckSummary
-        self.changes: dict[str, str]
-        self.records: list[StoredRecord]
-        self.ownership: dict[str, str]
-        self.endpoint: str | None
-        self.timeout_s: float
-        self.on_event: EventSink
-        self.started_at = now()
-        self.started = time.monotonic()
-        self.local_user = local_user()
-        self.who = ""
+    request: DeployRequest
+    cluster: Cluster
+    objects: list[Obj]
+    namespace: str
+    workload: str
+    revision: str
+    plan_hash: str
+    check: CheckSummary
+    changes: dict[str, str]  # ref -> create, update, unchanged (from the dry run)
+    records: list[StoredRecord]  # this workload's verified records, oldest first
+    ownership: dict[str, Ownership]
+    endpoint: str | None
+    timeout_s: float
+    on_event: EventSink
+    started_at: str = field(default_factory=_now_text)
+    started_monotonic_s: float = field(default_factory=time.monotonic)
+    local_user: str = field(default_factory=_local_user)
+    who: str = ""
 
     def record(self, outcome: Outcome, **extra: Any) -> DeployRecord:
         from swissai.core.apply_order import object_ref
@@ -487,7 +498,7 @@ class _Run:
                     self.on_event,
                     f"the record is not stored in the cluster; only in {self.request.record_file}",
                 )
-        elapsed = int(time.monotonic() - self.started)
+        elapsed = int(time.monotonic() - self.started_monotonic_s)
         say(
             self.on_event,
             f"deployed revision {self.revision}: {ready}/{replicas} replica(s) ready in "

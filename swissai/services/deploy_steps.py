@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from swissai.adapters.kube_apply import Cluster
     from swissai.core.preflight import ClusterFacts, Needs
     from swissai.core.rollout import Rollout
-    from swissai.models.deploy import DeployRecord
+    from swissai.models.deploy import DeployRecord, Ownership
     from swissai.models.plan import ServePlan
     from swissai.models.site import SiteProfile
 
@@ -1045,11 +1045,11 @@ def created_refs(records: list[StoredRecord]) -> set[str]:
 
 def ownership_of(
     objects: list[Obj], live_before: dict[str, Obj], records: list[StoredRecord]
-) -> dict[str, str]:
+) -> dict[str, Ownership]:
     """created: absent before this deploy, or created by an earlier deploy of this workload;
     adopted: it existed before swissai's first apply of it (another team's claim)."""
     created_before = created_refs(records)
-    out: dict[str, str] = {}
+    out: dict[str, Ownership] = {}
     for obj in objects:
         ref = object_ref(obj)
         existed = ref in live_before
@@ -1078,7 +1078,7 @@ class RestorePlan:
 
 
 def plan_restore(
-    target: list[Obj] | None, current: list[Obj], ownership: dict[str, str]
+    target: list[Obj] | None, current: list[Obj], ownership: Mapping[str, str]
 ) -> RestorePlan:
     """Return to `target` (re-apply it; remove what it does not have), or, without a target,
     remove `current`. Removing deletes only what swissai created; an adopted object (or one of
