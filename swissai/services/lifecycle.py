@@ -105,6 +105,35 @@ def _live_objects(records: list[StoredRecord]) -> tuple[dict[str, Obj], dict[str
     return objects, ownership
 
 
+def _record_interrupted(
+    cluster: Cluster,
+    stored: StoredRecord,
+    what: str,
+    request: LifecycleRequest,
+    on_event: EventSink,
+) -> str | None:
+    """A record that a roll back or destroy of `stored`'s revision was stopped half-way (its
+    objects are recorded again, so status, rollback and destroy still see them)."""
+    from swissai.services.deploy_steps import local_user, new_record_id, now, whoami, write_record
+
+    record = stored.record.model_copy(
+        update={
+            "id": new_record_id(stored.record.revision),
+            "outcome": "interrupted",
+            "context": cluster.context,
+            "server": cluster.server,
+            "deployed_by": whoami(cluster),
+            "local_user": local_user(),
+            "started_at": now(),
+            "finished_at": now(),
+            "rollback": what,
+            "reason": "interrupted",
+            "changed": [],
+        }
+    )
+    return write_record(cluster, record, stored.objects, request.record_file, on_event)
+
+
 def status(request: LifecycleRequest, on_event: EventSink = log_events) -> StatusResult:
     """What swissai deployed for the workload: revision, replicas ready, the last outcome
     (an interrupted or half-applied deploy shows here too)."""
@@ -256,8 +285,11 @@ def rollback(
             with Interruption() as stop:
                 did, _, _ = restore(cluster, plan, force_conflicts, on_event, stop)
         except RollbackInterrupted as exc:
+            name = _record_interrupted(
+                cluster, current, f"roll back to {target.record.revision} {exc}", request, on_event
+            )
             raise Interrupted(
-                f"roll back to {target.record.revision} interrupted: {exc}; nothing recorded",
+                f"roll back to {target.record.revision} interrupted: {exc} (record {name or '-'})",
                 hint="run swissai rollback again to finish it (it converges)",
                 exit_code=stop.exit_code,
             ) from exc
@@ -393,8 +425,9 @@ def destroy(
             with Interruption() as stop:
                 did, deleted, released = restore(cluster, plan, False, on_event, stop)
         except RollbackInterrupted as exc:
+            name = _record_interrupted(cluster, records[-1], f"destroy {exc}", request, on_event)
             raise Interrupted(
-                f"destroy interrupted: {exc}",
+                f"destroy interrupted: {exc} (record {name or '-'})",
                 hint="run swissai destroy again to finish it",
                 exit_code=stop.exit_code,
             ) from exc

@@ -202,7 +202,14 @@ def test_sigterm_during_rollback_stops_between_writes_and_exits_143(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "interrupted: stopped by SIGTERM after re-applying" in err
-    assert len(api.writes()) - writes_before <= 2  # the write in flight, then nothing more
+    # the write in flight, then only the record of the interruption
+    assert len(api.writes()) - writes_before <= 3
+    assert records(api)[-1]["outcome"] == "interrupted"
+    # running it again finishes the roll back
+    api.write_delay_s = 0.0
+    code, _, err = invoke("rollback", "--site", str(SITE), "--timeout", "20")
+    assert code == 0, err
+    assert records(api)[-1]["outcome"] == "rolled-back"
 
 
 def _record_names(api: FakeKubeApi) -> list[str]:
