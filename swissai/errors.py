@@ -1,7 +1,8 @@
 """One error hierarchy; each error carries a one-line message, a hint and its exit code.
 
 Exit codes are a contract (ARCHITECTURE.md): 0 ok, 1 findings, 2 usage/input, 3 environment,
-4 infeasible plan, 5 deploy failed after apply, 130 interrupted. The CLI maps them in one place
+4 infeasible plan, 5 deploy failed after apply, 130 interrupted (SIGINT), 143 terminated (SIGTERM,
+what a cancelled CI job sends; an extension of the contract). The CLI maps them in one place
 (`swissai.cli.main.run`).
 """
 
@@ -13,7 +14,8 @@ EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
 EXIT_INFEASIBLE = 4
 EXIT_DEPLOY_FAILED = 5
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class SwissaiError(Exception):
@@ -55,3 +57,13 @@ class DeployFailed(SwissaiError):
     """The deploy failed after apply started."""
 
     exit_code = EXIT_DEPLOY_FAILED
+
+
+class Interrupted(SwissaiError):
+    """SIGINT (exit 130) or SIGTERM (exit 143) stopped a command; the message says the state."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 130) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code

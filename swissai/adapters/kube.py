@@ -4,17 +4,20 @@ Only GET (list) requests: nodes, namespaces, storage classes, and in the serving
 services, ConfigMaps, claims, service accounts, quotas, workloads, NetworkPolicies, ingresses,
 PDBs and HPAs, plus optional CRDs (LeaderWorkerSet, ServiceMonitor, PrometheusRule, Istio
 PeerAuthentication, Kyverno policies, Gateway-API routes) where they exist. Secrets are never
-read. The connection comes from `swissai.adapters.kube_config` (the loader `swissai deploy` uses);
-the kubernetes package is imported inside `read_cluster` only (it takes ~0.6 s).
+read. Requests go through `swissai.adapters.kube_apply.Cluster`, the one client path `swissai
+deploy` uses (same kubeconfig loader, timeouts, error wording); the kubernetes package is
+imported inside `read_cluster` only (it takes ~0.6 s).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swissai.errors import EnvironmentProblem
 from swissai.models.manifest import Document
+
+if TYPE_CHECKING:
+    from swissai.adapters.kube_apply import Cluster, SlowCallback
 
 # (path, apiVersion, kind, namespaced, required)
 CLUSTER_LISTS: list[tuple[str, str, str, bool, bool]] = [
@@ -108,23 +111,27 @@ CLUSTER_LISTS: list[tuple[str, str, str, bool, bool]] = [
 ]
 
 
-def read_cluster(context: str | None, namespace: str) -> tuple[list[Document], str]:
-    """All listed objects as Documents (source 'cluster'), and the context name used."""
-    try:
-        from kubernetes import client
-    except ImportError as exc:  # pragma: no cover - kubernetes is a dependency
-        raise EnvironmentProblem("the kubernetes package is not installed") from exc
-    from swissai.adapters.kube_config import load_api_client
+def read_cluster(
+    context: str | None,
+    namespace: str,
+    *,
+    timeout_s: float = 20.0,
+    on_slow: SlowCallback | None = None,
+) -> tuple[list[Document], str]:
+    """All listed objects as Documents (source 'cluster'), and the context name used.
+
+    Each request has connect and read timeouts of `timeout_s`; `on_slow(what, elapsed_s,
+    limit_s, finished)` is called while a request takes longer than 2 s."""
+    from swissai.adapters.kube_apply import Cluster
 
     # the loader `swissai deploy` uses: $KUBECONFIG as kubectl reads it, in-cluster config,
     # proxy-url and CA bundles; a missing or malformed kubeconfig is exit 3
-    api, name, _server = load_api_client(context, None)
+    cluster = Cluster.connect(context, None, timeout_s=timeout_s, on_slow=on_slow)
     objects: list[Document] = []
     seen: set[tuple[str, str | None, str]] = set()
     try:
         for path, api_version, kind, _namespaced, required in CLUSTER_LISTS:
-            url = path.format(ns=namespace)
-            data = _get(api, client, url, required)
+            data = _get(cluster, path.format(ns=namespace), required)
             if data is None:
                 continue
             for item in data.get("items") or []:
@@ -139,55 +146,29 @@ def read_cluster(context: str | None, namespace: str) -> tuple[list[Document], s
                 seen.add(key)
                 objects.append(Document(data=item, file=None, line=1, lines={}, source="cluster"))
     finally:
-        api.close()
-    return objects, str(name)
+        cluster.close()
+    return objects, cluster.context
 
 
-def _get(api: Any, client: Any, path: str, required: bool) -> dict[str, Any] | None:
-    import urllib3
+def _get(cluster: Cluster, path: str, required: bool) -> dict[str, Any] | None:
+    from swissai.adapters.kube_apply import KubeApiError, Unreachable
 
     try:
-        if hasattr(api, "param_serialize"):  # kubernetes >= 35 (openapi-generator 7 client)
-            method, url, headers, body, post = api.param_serialize(
-                "GET",
-                path,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = api.call_api(
-                method, url, header_params=headers, body=body, post_params=post, _request_timeout=20
-            )
-            response.read()
-            status, reason, raw = int(response.status), str(response.reason), response.data
-        else:  # older clients
-            response = api.call_api(
-                path,
-                "GET",
-                auth_settings=["BearerToken"],
-                response_type=None,
-                _return_http_data_only=True,
-                _preload_content=False,
-                _request_timeout=20,
-            )
-            status, reason, raw = 200, "OK", response.data
-    except client.exceptions.ApiException as exc:
-        status, reason, raw = int(exc.status or 0), str(exc.reason), b""
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        data = cluster.request("GET", path)
+    except Unreachable as exc:
         raise EnvironmentProblem(
-            f"the cluster is unreachable: {type(exc).__name__}",
+            f"the cluster is unreachable: {exc}",
             hint="check the kube context, VPN and API server address",
         ) from exc
-    if status >= 300:
-        if status in (401, 403) and required:
+    except KubeApiError as exc:
+        if exc.status in (401, 403) and required:
             raise EnvironmentProblem(
-                f"the cluster refused GET {path} ({status} {reason})",
+                f"the cluster refused GET {path}: {exc.describe()}",
                 hint="swissai check needs read access (get/list) in the namespace",
-            )
-        if status in (401, 403, 404) or not required:
+            ) from exc
+        if exc.status in (401, 403, 404) or not required:
             return None
-        raise EnvironmentProblem(f"GET {path} failed: {status} {reason}")
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise EnvironmentProblem(f"GET {path}: the API server did not answer JSON") from exc
+        raise EnvironmentProblem(f"GET {path} failed: {exc.describe()}") from exc
+    if isinstance(data, str):
+        raise EnvironmentProblem(f"GET {path}: the API server did not answer JSON")
     return data if isinstance(data, dict) else None

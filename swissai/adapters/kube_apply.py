@@ -1,33 +1,48 @@
-"""Write access to a Kubernetes cluster for `swissai deploy`, `status`, `rollback`, `destroy`.
+"""The one Kubernetes client path of swissai: `deploy`, `status`, `rollback`, `destroy` and
+`check --cluster` (`swissai.adapters.kube.read_cluster`) all send their requests through
+`Cluster.request`.
 
-The only code that changes a cluster. It speaks the Kubernetes REST API through the official
-client's HTTP layer (`ApiClient.param_serialize` + `call_api`), so authentication, TLS, exec
-credential plugins and proxies behave as the client implements them, while requests stay generic
-(any kind the server's discovery lists, custom resources included):
+Requests go through the official client's connection pool (`ApiClient.rest_client.pool_manager`,
+configured by the client from the kubeconfig: CA bundle, client certificates, proxy) with the
+client's own credentials (`Configuration.auth_settings()`: tokens, exec credential plugins and
+their refresh). This avoids the generated request API, whose signature changed between client
+releases (`call_api` alone in older clients, `param_serialize` + `call_api` in newer ones): one
+path for every supported client, kubernetes >= 18.20 (tested: 18.20.0 with urllib3 1.26.20,
+24.2.0, 29.0.0, 37.0.2).
 
-- connection: through `swissai.adapters.kube_config` (the loader `check --cluster` uses too): a
-  kubeconfig (`--kubeconfig`, else only the files `$KUBECONFIG` names, else `~/.kube/config`),
-  with its CA bundle, client certificates, tokens and exec plugins (OIDC); `proxy-url` of the
-  cluster entry, else `HTTPS_PROXY`/`NO_PROXY` from the environment; inside a pod without a
-  kubeconfig, the service account (in-cluster config).
+- connection: through `swissai.adapters.kube_config`: a kubeconfig (`--kubeconfig`, else only the
+  files `$KUBECONFIG` names, else `~/.kube/config`), `proxy-url` of the cluster entry, else
+  `HTTPS_PROXY`/`NO_PROXY`; inside a pod without a kubeconfig, the service account.
+- every request has a connect and a read timeout (`Cluster.timeout_s`) and at most one retry of a
+  refused connection, so a server that accepts and never answers ends in "timed out", never a
+  hang; a request that takes longer than `SLOW_AFTER_S` calls `on_slow` every `SLOW_AFTER_S`
+  (the services turn it into progress on stderr).
+- errors name the cause in words (`Unreachable`: connection refused, timed out, TLS certificate
+  not trusted, DNS name not found; `KubeApiError` with the server's status and message).
 - server-side apply with `fieldManager=swissai`, conflicts as `ApplyConflict`, `force` only when
   asked; `dryRun=All` for diffs; list + watch to wait; pod logs; access reviews.
 
-`kubernetes` is imported inside the functions (it costs ~0.6 s; `swissai --help` stays fast).
+`kubernetes` and `urllib3` are imported inside the functions (~0.6 s; `swissai --help` stays fast).
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 FIELD_MANAGER = "swissai"
+DEFAULT_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+SLOW_AFTER_S = 2.0
 Obj = dict[str, Any]
+SlowCallback = Callable[[str, float, float, bool], None]  # (what, elapsed_s, limit_s, finished)
 
 
 class KubeApiError(Exception):
@@ -37,6 +52,19 @@ class KubeApiError(Exception):
         super().__init__(message)
         self.status, self.reason, self.message = status, reason, message
         self.causes = causes or []
+
+    def describe(self) -> str:
+        """The status in words, with what to do for 401 and 403."""
+        if self.status == 401:
+            return (
+                "401 Unauthorized: the API server did not accept the credentials (expired "
+                "token or login); log in again (the kubeconfig's credential plugin)"
+            )
+        if self.status == 403:
+            return (
+                f"403 Forbidden: {self.message} (ask for the Role of swissai deploy --print-rbac)"
+            )
+        return f"{self.status} {self.reason}: {self.message}".replace(" : ", ": ")
 
 
 class ApplyConflict(KubeApiError):
@@ -50,7 +78,7 @@ class ApplyConflict(KubeApiError):
 
 
 class Unreachable(Exception):
-    """No answer from the API server (connection refused, dropped, timed out)."""
+    """No (complete) answer from the API server: refused, timed out, TLS, DNS, dropped."""
 
 
 def _owner(cause: Obj) -> str:
@@ -79,55 +107,124 @@ class WatchEvent:
     object: Obj
 
 
-class Cluster:
-    """One connection to an API server, with a discovery cache."""
+class _SlowTicker:
+    """Calls `on_slow(what, elapsed_s, limit_s, False)` every SLOW_AFTER_S while a request
+    runs, and once with `finished=True` at its end when it was reported as slow."""
 
-    def __init__(self, api_client: Any, context: str, server: str) -> None:
+    def __init__(self, on_slow: SlowCallback | None, what: str, limit_s: float) -> None:
+        self.on_slow, self.what, self.limit_s = on_slow, what, limit_s
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.reported = False
+        self.started = time.monotonic()
+
+    def __enter__(self) -> _SlowTicker:
+        if self.on_slow is not None:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.done.wait(SLOW_AFTER_S):
+            if self.on_slow is not None:
+                self.reported = True
+                self.on_slow(self.what, time.monotonic() - self.started, self.limit_s, False)
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join()
+        if self.reported and self.on_slow is not None:
+            self.on_slow(self.what, time.monotonic() - self.started, self.limit_s, True)
+
+
+class Cluster:
+    """One connection to an API server, with a discovery cache.
+
+    `timeout_s` bounds every request (connect and read); `on_slow` is told about requests
+    that take longer than SLOW_AFTER_S."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        context: str,
+        server: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_slow: SlowCallback | None = None,
+    ) -> None:
         self.api = api_client
         self.context = context
         self.server = server
+        self.timeout_s = timeout_s
+        self.on_slow = on_slow
         self._resources: dict[tuple[str, str], Resource] | None = None
 
     # --- connection ---------------------------------------------------------------------------
     @classmethod
-    def connect(cls, context: str | None = None, kubeconfig: Path | None = None) -> Cluster:
+    def connect(
+        cls,
+        context: str | None = None,
+        kubeconfig: Path | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_slow: SlowCallback | None = None,
+    ) -> Cluster:
         """Connect with the kubeconfig (or in-cluster config) `adapters.kube_config` chooses."""
         from swissai.adapters.kube_config import load_api_client
 
         api_client, name, server = load_api_client(context, kubeconfig)
-        return cls(api_client, name, server)
+        return cls(api_client, name, server, timeout_s, on_slow)
+
+    def close(self) -> None:
+        pool = getattr(getattr(self.api, "rest_client", None), "pool_manager", None)
+        if pool is not None:
+            pool.clear()
 
     # --- raw requests -------------------------------------------------------------------------
+    def _headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers["User-Agent"] = "swissai"
+        # the client's own credentials: static tokens, exec plugins and their refresh hook
+        for setting in self.api.configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"])] = str(setting["value"])
+        return headers
+
     def _call(
         self,
         method: str,
         path: str,
         query: list[tuple[str, str]] | None = None,
-        body: str | Obj | None = None,
+        body: bytes | None = None,
         content_type: str = "application/json",
-        timeout: float | None = 30,
+        read_timeout_s: float | None = None,
     ) -> Any:
+        """One HTTP request; returns the urllib3 response (not yet read)."""
         import urllib3
-        from kubernetes.client.exceptions import ApiException
 
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        url = self.server.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
+        read_s = read_timeout_s if read_timeout_s is not None else self.timeout_s
+        timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, self.timeout_s), read=read_s)
+        # one retry of a refused connection, none of a read: a request that was sent is never
+        # sent twice (an apply that got no answer is reported as "may have been applied")
+        retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0)
         try:
-            _, url, headers, _, _ = self.api.param_serialize(
-                method=method,
-                resource_path=path,
-                query_params=query or [],
-                header_params=headers,
-                auth_settings=["BearerToken"],
-            )
-            return self.api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=timeout
-            )
-        except ApiException as exc:
-            if exc.status == 0:
-                raise Unreachable(f"{self.server}: {str(exc.reason).splitlines()[-1]}") from exc
-            raise _error(int(exc.status or 0), exc.body or "") from exc
+            headers = self._headers(content_type)
+            with _SlowTicker(self.on_slow, f"{method} {path}", read_s):
+                return self.api.rest_client.pool_manager.request(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    timeout=timeout,
+                    retries=retries,
+                    preload_content=False,
+                )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(f"{self.server}: {_short(exc)}") from exc
+            raise Unreachable(f"{self.server}: {describe_failure(exc)}") from exc
+        except Exception as exc:  # an exec credential plugin failing inside auth_settings()
+            if type(exc).__name__ == "ConfigException":
+                raise Unreachable(f"cannot get credentials from the kubeconfig: {exc}") from exc
+            raise
 
     def request(
         self,
@@ -139,19 +236,24 @@ class Cluster:
     ) -> Any:
         import urllib3
 
-        # JSON bodies go as objects (the client serialises them); an apply patch as text.
-        payload = body if body is None or "json" in content_type else json.dumps(body)
+        payload = None if body is None else json.dumps(body).encode()
         resp = self._call(method, path, query, payload, content_type)
         try:
-            raw = resp.read()
+            with _SlowTicker(self.on_slow, f"{method} {path}", self.timeout_s):
+                raw = resp.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(f"{self.server}: {_short(exc)}") from exc
+            raise Unreachable(f"{self.server}: {describe_failure(exc)}") from exc
+        finally:
+            resp.release_conn()
         text = raw.decode("utf-8", errors="replace") if raw else ""
         if not 200 <= resp.status <= 299:
             raise _error(resp.status, text)
         if "json" not in (resp.headers.get("Content-Type") or "application/json"):
             return text
-        return json.loads(text) if text else {}
+        try:
+            return json.loads(text) if text else {}
+        except json.JSONDecodeError as exc:
+            raise Unreachable(f"{self.server}: the answer to {method} {path} is not JSON") from exc
 
     # --- discovery ----------------------------------------------------------------------------
     def version(self) -> tuple[int, int, str]:
@@ -261,20 +363,24 @@ class Cluster:
         ]
         if label_selector:
             query.append(("labelSelector", label_selector))
-        resp = self._call("GET", self.path(res, namespace), query, timeout=timeout_s + 10)
+        resp = self._call(
+            "GET", self.path(res, namespace), query, read_timeout_s=timeout_s + self.timeout_s
+        )
         if not 200 <= resp.status <= 299:
-            raise _error(resp.status, resp.read().decode("utf-8", errors="replace"))
+            text = resp.read().decode("utf-8", errors="replace")
+            resp.release_conn()
+            raise _error(resp.status, text)
         try:
-            for line in iter_resp_lines(resp.response):  # type: ignore[no-untyped-call]
+            for line in iter_resp_lines(resp):  # type: ignore[no-untyped-call]
                 event = json.loads(line)
                 if event.get("type") == "ERROR":
                     return  # e.g. 410 Gone: the caller lists again
                 yield WatchEvent(str(event.get("type")), event.get("object") or {})
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(f"{self.server}: {_short(exc)}") from exc
+            raise Unreachable(f"{self.server}: {describe_failure(exc)}") from exc
         finally:
-            resp.response.close()  # an unfinished stream must not go back into the pool
-            resp.response.release_conn()
+            resp.close()  # an unfinished stream must not go back into the pool
+            resp.release_conn()
 
     def pod_log(
         self, namespace: str, pod: str, container: str, tail: int = 20
@@ -349,12 +455,56 @@ class Cluster:
         return True
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "RemoteDisconnected", "Connection aborted", "timed out"):
-        if marker in text:
-            return marker.lower() if marker != "RemoteDisconnected" else "connection dropped"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+def describe_failure(exc: BaseException) -> str:
+    """A connection failure in words (never a library exception name like MaxRetryError)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:  # MaxRetryError.reason, __cause__
+        seen.append(current)
+        current = (
+            getattr(current, "reason", None)
+            if isinstance(getattr(current, "reason", None), BaseException)
+            else (current.__cause__ or current.__context__)
+        )
+    text = " ".join(f"{type(e).__name__} {e}" for e in seen)
+    checks = (
+        (
+            ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSLCertVerification"),
+            "TLS certificate not trusted (set certificate-authority in the kubeconfig)",
+        ),
+        (("SSLError", "SSL", "TLS"), "TLS handshake failed"),
+        (
+            (
+                "NameResolutionError",
+                "Name or service not known",
+                "nodename nor servname",
+                "getaddrinfo failed",
+                "Temporary failure in name resolution",
+            ),
+            "DNS name not found",
+        ),
+        (("Connection refused", "ConnectionRefusedError"), "connection refused"),
+        (
+            ("ReadTimeoutError", "ConnectTimeoutError", "timed out", "TimeoutError"),
+            "timed out (no answer)",
+        ),
+        (
+            (
+                "RemoteDisconnected",
+                "Connection aborted",
+                "ProtocolError",
+                "ConnectionResetError",
+                "IncompleteRead",
+                "Connection broken",
+            ),
+            "connection dropped",
+        ),
+    )
+    for markers, words in checks:
+        if any(m in text for m in markers):
+            return words
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return first or "no answer"
 
 
 def _error(status: int, text: str) -> KubeApiError:

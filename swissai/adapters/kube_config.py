@@ -66,7 +66,13 @@ def read_kubeconfigs(files: list[Path]) -> list[dict[str, Any]]:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise EnvironmentProblem(
-                f"cannot read the kubeconfig {path}: {exc.strerror or exc}"
+                f"cannot read the kubeconfig {path}: {exc.strerror or exc}",
+                hint="check the file's permissions (kubectl reads it as the same user)",
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise EnvironmentProblem(
+                f"the kubeconfig {path} is not UTF-8 text (byte {exc.start})",
+                hint="check it with `kubectl config view --kubeconfig FILE`",
             ) from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)

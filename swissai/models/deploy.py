@@ -8,11 +8,14 @@ annotations on every applied object, and appended to a local JSON-lines file.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from swissai.models.base import Frozen
+from swissai.models.plan import ServePlan
+from swissai.models.site import SiteProfile
 
 RECORD_API_VERSION = "swissai/v1alpha1"
 Outcome = Literal[
@@ -23,8 +26,11 @@ Outcome = Literal[
     "rolled-back",
     "destroyed",
     "unchanged",
+    "interrupted",
 ]
 LIVE_OUTCOMES = ("succeeded", "rolled-back")  # records whose revision is (or was) running
+# records whose objects may be live: every outcome but a clean roll back or a destroy
+Ownership = Literal["created", "adopted"]
 
 
 class CheckSummary(Frozen):
@@ -67,6 +73,95 @@ class DeployRecord(Frozen):
     reason: str | None = Field(None, description="why it failed, in the cluster's words")
     rollback: str | None = Field(None, description="what the roll back did")
     previous_revision: str | None = None
+    ownership: dict[str, Ownership] = Field(
+        default_factory=dict,
+        description="object -> created (swissai made it: rollback/destroy may delete it) or "
+        "adopted (it existed before swissai's first apply: only swissai's fields are released)",
+    )
+    applied: list[str] | None = Field(
+        None, description="interrupted or half-applied: the objects applied before it stopped"
+    )
+
+
+class DeployRequest(Frozen):
+    """What `swissai deploy` (and `swissai.api.deploy`) asks the deploy service to do."""
+
+    plan: ServePlan
+    site: SiteProfile
+    namespace: str | None = Field(None, description="overrides the site profile's namespace")
+    context: str | None = None
+    kubeconfig: Path | None = None
+    dry_run: bool = False
+    force_conflicts: bool = False
+    rollback_on_failure: bool = False
+    skip_check_gate: str | None = Field(None, description="reason; None = the gate applies")
+    timeout_s: int | None = Field(None, description="ready wait; None = from the plan")
+    record_file: Path | None = Field(
+        Path("swissai-deployments.jsonl"), description="local copy of the records; None = none"
+    )
+
+
+class LifecycleRequest(Frozen):
+    """What `status`, `rollback` and `destroy` act on: one workload in one namespace."""
+
+    namespace: str
+    workload: str | None = Field(None, description="None = the only workload with records")
+    claim_name: str | None = Field(
+        None, description="the site's model claim (a name records may hold besides the workload's)"
+    )
+    context: str | None = None
+    kubeconfig: Path | None = None
+    timeout_s: int = Field(900, description="wait for ready (rollback), and per request")
+    record_file: Path | None = Path("swissai-deployments.jsonl")
+
+
+class ReplicaState(Frozen):
+    name: str
+    phase: str
+    detail: str | None = None
+
+
+class StatusResult(Frozen):
+    """What `swissai status -o json` prints."""
+
+    namespace: str
+    workload: str | None = None
+    deployed: bool
+    records: int
+    revision: str | None = None
+    plan_hash: str | None = None
+    model: str | None = None
+    model_revision: str | None = None
+    replicas: int | None = None
+    replicas_ready: int | None = None
+    endpoint: str | None = None
+    deployed_by: str | None = None
+    deployed_at: str | None = None
+    record: str | None = None
+    last_outcome: str | None = None
+    replica_states: list[ReplicaState] = Field(default_factory=list)
+    ignored_records: list[str] = Field(
+        default_factory=list, description="record ConfigMaps that failed verification"
+    )
+
+
+class RollbackResult(Frozen):
+    namespace: str
+    workload: str
+    from_revision: str
+    to_revision: str
+    did: str
+    record: str | None = None
+    ready: bool | None = Field(None, description="None when not waited for")
+
+
+class DestroyResult(Frozen):
+    namespace: str
+    workload: str | None
+    deleted: list[str] = Field(default_factory=list)
+    released: list[str] = Field(default_factory=list, description="adopted: swissai's fields")
+    exported_to: str | None = None
+    records: int = 0
 
 
 class DeployResult(Frozen):

@@ -20,9 +20,16 @@ What it models (the subset swissai uses, with the semantics swissai relies on):
   RBAC's allow-list semantics, a Role's rules in its namespace only, a ClusterRole's everywhere;
   create-on-apply also needs `create`; discovery, /version and the self reviews are always
   allowed, as for system:authenticated), 404 (object, kind, or the namespace of a
-  namespaced object), 409 (SSA conflict, AlreadyExists on POST), 422 (no or invalid name,
-  Deployment without a matching selector, a container without name or image, changed data of an
-  immutable ConfigMap).
+  namespaced object), 409 (SSA conflict, AlreadyExists on POST), 422 (no or invalid name, a
+  Service name that is not a DNS-1035 label, a label value longer than 63 characters, negative
+  `spec.replicas`, a port outside 1-65535, Deployment without a matching selector, a container
+  without name or image, changed data of an immutable ConfigMap).
+- The order of those answers on a write, as a real API server has it: the object is validated
+  first (422), then the NamespaceLifecycle admission refuses a namespace that does not exist
+  (404 `namespaces "NAME" not found`). So a dry run of an object whose namespace does not exist
+  yet still reports its schema errors (kube-apiserver: validation runs in the registry's
+  BeforeCreate, validating admission after it; NamespaceLifecycle is a validating admission
+  plugin).
 - list (label selectors `k=v`, `k!=v`, `k`; field selectors on metadata.name/namespace and
   involvedObject.*) and watch (chunked JSON lines from a resourceVersion, `timeoutSeconds`).
 - `SelfSubjectAccessReview` answered from the same deny list and grants, `SelfSubjectReview`
@@ -33,6 +40,7 @@ What it models (the subset swissai uses, with the semantics swissai relies on):
   scheduling, image pulls, init containers, start, readiness or failure and writes the events a
   kubelet and scheduler would (onto the node the script names). Pods can also be seeded, e.g.
   other teams' pods bound to a node (`spec.nodeName`) with GPU requests. Pod logs (`pods/log`, `tailLines`) come from `logs`.
+- Slowness: `write_delay_s` delays every apply that is not a dry run.
 - Outages: `drop_after_writes(n)` lets n writes through, applies the next one and then closes
   every connection without an answer until `restore()`.
 
@@ -54,6 +62,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import re
 import ssl
 import threading
 import time
@@ -68,6 +77,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 Obj = dict[str, Any]
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" when cluster-scoped), name
 Path_ = tuple[str, ...]
 
@@ -296,6 +306,7 @@ class FakeKubeApi:
     owners: dict[Key, dict[str, tuple[str, set[Path_]]]] = field(default_factory=dict)
     logs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path?query)
+    write_delay_s: float = 0.0  # each (non-dry-run) apply takes this long: a slow server
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -408,6 +419,14 @@ class FakeKubeApi:
         with self.lock:
             rtype = self.rtype_for(obj["apiVersion"], obj["kind"])
             return self._write(rtype, copy.deepcopy(obj), manager, operation)
+
+    def apply_as(self, manager: str, obj: Obj, force: bool = True) -> Obj:
+        """A server-side apply by another field manager (what `kubectl apply --server-side
+        --field-manager M` does): the same code path as an apply over HTTP."""
+        with self.lock:
+            rtype = self.rtype_for(obj["apiVersion"], obj["kind"])
+            key = self._key(rtype, obj)
+            return self.apply(rtype, key, copy.deepcopy(obj), manager, force, False)
 
     def get(self, kind: str, name: str, namespace: str = "") -> Obj | None:
         with self.lock:
@@ -539,7 +558,39 @@ class FakeKubeApi:
         causes: list[Obj] = []
         if not name or len(name) > 253 or name != name.lower() or " " in name:
             causes.append({"field": "metadata.name", "message": f"Invalid value: {name!r}"})
+        if rtype.kind == "Service" and (len(name) > 63 or not _DNS_1035.match(name)):
+            causes.append(
+                {"field": "metadata.name", "message": f"Invalid value: {name!r}: a DNS-1035 label"}
+            )
+        for key, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
+            if len(str(value)) > 63:
+                causes.append(
+                    {
+                        "field": f"metadata.labels[{key}]",
+                        "message": "Invalid value: must be no more than 63 characters",
+                    }
+                )
         spec = obj.get("spec") or {}
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
+        if isinstance(replicas, int) and replicas < 0:
+            causes.append(
+                {
+                    "field": "spec.replicas",
+                    "message": "Invalid value: must be greater than or equal to 0",
+                }
+            )
+        ports = list(spec.get("ports") or []) if rtype.kind == "Service" else []
+        for container in _pod_spec(rtype.kind, obj).get("containers", []):
+            ports.extend({"port": p.get("containerPort")} for p in container.get("ports") or [])
+        for port in ports:
+            value = port.get("port")
+            if isinstance(value, int) and not 1 <= value <= 65535:
+                causes.append(
+                    {
+                        "field": "ports",
+                        "message": f"Invalid value: {value}: must be between 1 and 65535",
+                    }
+                )
         if rtype.kind == "Deployment":
             selector = ((spec.get("selector") or {}).get("matchLabels")) or {}
             labels = (((spec.get("template") or {}).get("metadata") or {}).get("labels")) or {}
@@ -599,7 +650,10 @@ class FakeKubeApi:
         self, rtype: ResType, key: Key, applied: Obj, manager: str, force: bool, dry: bool
     ) -> Obj:
         live = self.objects.get(key)
-        self._validate(rtype, applied, live)
+        if live is None:
+            # validation (422) before the NamespaceLifecycle admission (404), as kube-apiserver;
+            # an update is validated as the merged object below (an intent may be partial)
+            self._validate(rtype, applied, live)
         if rtype.namespaced:
             self._check_namespace(rtype, key[2])
         wanted = leaf_paths(_clean(applied))
@@ -1205,6 +1259,8 @@ class _Handler(BaseHTTPRequestHandler):
             scope = namespace or (name if plural == "namespaces" else "")
             self._authorize("patch", group, resource, scope)
             key = (group, plural, namespace, name)
+            if not dry and api.write_delay_s:
+                time.sleep(api.write_delay_s)  # a slow API server (etcd latency)
             with api.lock:
                 if key not in api.objects:
                     self._authorize("create", group, resource, scope)

@@ -437,14 +437,20 @@ def test_wrong_token_and_unreachable_server_are_environment_errors(
 ) -> None:
     kc = api.kubeconfig(tmp_path / "bad", user={"token": "wrong"})
     code, _, err = deploy("--kubeconfig", str(kc))
-    assert code == 3 and "401" in err
+    assert code == 3 and "401 Unauthorized" in err and "log in again" in err
     url = api.url
     api.stop()
     doc = yaml.safe_load((tmp_path / "bad").read_text())
     doc["clusters"][0]["cluster"]["server"] = url
     (tmp_path / "bad").write_text(yaml.safe_dump(doc))
     code, _, err = deploy("--kubeconfig", str(kc))
-    assert code == 3 and "does not answer" in err
+    assert code == 3 and "does not answer" in err and "connection refused" in err
+    assert "MaxRetryError" not in err and "urllib3" not in err
+    # a name that does not resolve (the .invalid TLD never does, RFC 2606)
+    doc["clusters"][0]["cluster"]["server"] = "https://no-such-host.invalid:6443"
+    (tmp_path / "bad").write_text(yaml.safe_dump(doc))
+    code, _, err = deploy("--kubeconfig", str(kc))
+    assert code == 3 and "DNS name not found" in err, err
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a CA")
@@ -486,6 +492,8 @@ def test_kubeconfig_ca_bundle_over_https(monkeypatch: pytest.MonkeyPatch, tmp_pa
         kc.write_text(yaml.safe_dump(doc))
         code, _, err = deploy("--kubeconfig", str(kc))
         assert code == 3
+        assert "TLS certificate not trusted" in err and "certificate-authority" in err
+        assert "SSLError" not in err and "MaxRetryError" not in err
 
 
 # --- kubeconfig selection and parsing --------------------------------------------------------
