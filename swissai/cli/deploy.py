@@ -71,17 +71,17 @@ def deploy(
     record_file: Path = RECORD_FILE,
     output: Output = OUTPUT,
 ) -> None:
-    from swissai.adapters.plan_file import load_plan
-    from swissai.adapters.site import load_site, site_path
     from swissai.cli.console import EventPrinter
     from swissai.models.deploy import DeployRequest
     from swissai.services import deploy as service
-    from swissai.services.events import warn
+    from swissai.services.artifacts import read_plan, read_site
+    from swissai.services.events import Collect, warn
 
-    site_at = site_path(site_file, required=True)
-    assert site_at is not None  # required=True raises instead
-    plan, warnings = load_plan(plan_file)
-    site = load_site(site_at)
+    site = read_site(site_file, required=True)
+    assert site is not None  # required=True raises instead
+    read = Collect()
+    plan = read_plan(plan_file, on_event=read)
+    warnings = read.messages("warning")
     if rollback_on_failure is None:
         rollback_on_failure = os.environ.get("CI", "").lower() == "true"
     request = DeployRequest(
@@ -101,7 +101,7 @@ def deploy(
         for warning in warnings:
             warn(printer, warning)
         if print_rbac:
-            from swissai.render.manifests import dump_yaml
+            from swissai.rendering.manifests import dump_yaml
 
             typer.echo("---\n".join(dump_yaml(o) for o in service.rbac_for(request)), nl=False)
             return

@@ -40,14 +40,11 @@ def _request(
 ) -> LifecycleRequest:
     """The workload and namespace: options first, then the site profile (`--site`, else
     ./swissai.yaml when present)."""
-    from swissai.adapters.site import load_site, site_path
     from swissai.errors import InputError
     from swissai.models.deploy import LifecycleRequest
+    from swissai.services.artifacts import read_site
 
-    site = None
-    site_at = site_path(site_file, required=namespace is None)
-    if site_at is not None:
-        site = load_site(site_at)
+    site = read_site(site_file, required=namespace is None)
     ns = namespace or (site.namespace if site else None)
     if ns is None:  # pragma: no cover - site_path(required=True) raised already
         raise InputError("no namespace", hint="pass --namespace or --site")

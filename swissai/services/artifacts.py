@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from swissai.models.plan import ServePlan
+from swissai.models.site import SiteProfile
 from swissai.services.events import EventSink, ignore, warn
 
 
@@ -44,3 +45,12 @@ def read_plan(path: Path, *, on_event: EventSink = ignore) -> ServePlan:
     for text in warnings:
         warn(on_event, text)
     return plan
+
+
+def read_site(given: Path | None, *, required: bool) -> SiteProfile | None:
+    """The site profile by the one --site rule (adapters.site.site_path): `given`, else
+    ./swissai.yaml when present; None when absent and not `required` (else exit 2)."""
+    from swissai.adapters.site import load_site, site_path
+
+    found = site_path(given, required=required)
+    return load_site(found) if found is not None else None

@@ -90,7 +90,7 @@ def canonical_hash(data: Any, length: int = 12) -> str:
 
 def render_objects(plan: ServePlan, site: SiteProfile, namespace: str | None) -> list[Obj]:
     """The same in-memory render as `swissai render`; --namespace overrides the site's."""
-    from swissai.render.manifests import render
+    from swissai.rendering.manifests import render
 
     if namespace and namespace != site.namespace:
         site = site.model_copy(update={"namespace": namespace})
@@ -808,7 +808,7 @@ def record_digest(record_json: str, manifests_yaml: str) -> str:
 
 
 def record_configmap(record: DeployRecord, objects: list[Obj]) -> Obj:
-    from swissai.render.manifests import dump_yaml
+    from swissai.rendering.manifests import dump_yaml
 
     record_json = record.model_dump_json(indent=2)
     manifests = "---\n".join(dump_yaml(o) for o in storable(objects))
