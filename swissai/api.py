@@ -20,6 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swissai.errors import SwissaiError
+from swissai.models.deploy import (
+    DeployRequest,
+    DeployResult,
+    DestroyResult,
+    LifecycleRequest,
+    RollbackResult,
+    StatusResult,
+)
 from swissai.models.plan import ServePlan
 from swissai.models.site import SiteProfile
 from swissai.services.bench import BenchOutcome, BenchRequest
@@ -37,22 +45,30 @@ __all__ = [
     "BenchOutcome",
     "BenchRequest",
     "Collect",
+    "DeployRequest",
+    "DeployResult",
+    "DestroyResult",
     "Launch",
+    "LifecycleRequest",
     "ManifestResult",
     "Message",
     "ProbeResult",
     "Progress",
     "RenderResult",
+    "RollbackResult",
     "ServeOutcome",
     "ServePlan",
     "ServeRequest",
     "SiteProfile",
     "SmokeOutcome",
     "SmokeRequest",
+    "StatusResult",
     "SwissaiError",
     "VerifyResult",
     "bench",
     "check",
+    "deploy",
+    "destroy",
     "init",
     "model_manifest",
     "model_verify",
@@ -61,9 +77,11 @@ __all__ = [
     "read_plan",
     "read_site",
     "render",
+    "rollback",
     "serve",
     "serve_command",
     "smoke",
+    "status",
     "write_plan",
 ]
 
@@ -298,3 +316,45 @@ def model_verify(
     from swissai.services.model import verify_model
 
     return verify_model(Path(directory), manifest_sha256, on_event=on_event)
+
+
+def deploy(request: DeployRequest, *, on_event: EventSink = log_events) -> DeployResult:
+    """`swissai deploy`: check gate, preflight, server-side dry run, apply, wait, record.
+    `DeployFailed` (exit 5) after apply started, `EnvironmentProblem` (3) before it."""
+    from swissai.services.deploy import deploy as run
+
+    return run(request, on_event)
+
+
+def status(request: LifecycleRequest, *, on_event: EventSink = log_events) -> StatusResult:
+    """`swissai status`: what swissai deployed for the workload, from its verified records."""
+    from swissai.services.lifecycle import status as run
+
+    return run(request, on_event)
+
+
+def rollback(
+    request: LifecycleRequest,
+    *,
+    to: str | None = None,
+    wait: bool = True,
+    force_conflicts: bool = False,
+    on_event: EventSink = log_events,
+) -> RollbackResult:
+    """`swissai rollback`: return to the previous (or `to`) revision of the workload."""
+    from swissai.services.lifecycle import rollback as run
+
+    return run(request, to=to, wait=wait, force_conflicts=force_conflicts, on_event=on_event)
+
+
+def destroy(
+    request: LifecycleRequest,
+    *,
+    export: str | Path | None = None,
+    on_event: EventSink = log_events,
+) -> DestroyResult:
+    """`swissai destroy`: delete what swissai created for the workload, release what it
+    adopted, after exporting the records (no confirmation prompt: the call is the consent)."""
+    from swissai.services.lifecycle import destroy as run
+
+    return run(request, export=Path(export) if export is not None else None, on_event=on_event)
