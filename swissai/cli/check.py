@@ -46,6 +46,13 @@ def check(
     namespace: str | None = typer.Option(
         None, "--namespace", help="Namespace for --cluster; default: the site profile's namespace."
     ),
+    timeout: float = typer.Option(
+        20.0,
+        "--timeout",
+        min=1,
+        max=600,
+        help="Seconds each API request of --cluster may take (connect and read).",
+    ),
     output: CheckOutput = output_option(CheckOutput.table),
     out: Path | None = typer.Option(
         None,
@@ -82,6 +89,7 @@ def check(
         cluster=cluster,
         context=context,
         namespace=namespace,
+        cluster_timeout_s=timeout,
         fail_on=FAIL_ON_LEVELS[fail_on] if fail_on is not None else None,
         tool_version=__version__,
     )

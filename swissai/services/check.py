@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from swissai.errors import FindingsError, InputError
-from swissai.services.events import EventSink, ignore, say, warn
+from swissai.services.events import EventSink, Progress, ignore, say, warn
 
 if TYPE_CHECKING:
     from swissai.core.compliance import WaiverEntry
@@ -43,6 +43,7 @@ class CheckRequest:
     cluster: bool = False
     context: str | None = None
     namespace: str | None = None
+    cluster_timeout_s: float = 20.0  # per API request of --cluster (connect and read)
     fail_on: FailOnLevel | None = None
     stdin_text: str | None = None  # the text of '-' (None: read stdin when '-' is given)
     today: dt.date | None = None  # None: the local date
@@ -159,7 +160,22 @@ def run_check(request: CheckRequest, on_event: EventSink = ignore) -> CheckOutco
         from swissai.adapters.kube import read_cluster
 
         namespace = request.namespace or (site or SiteProfile()).namespace
-        live, context_name = read_cluster(request.context, namespace)
+
+        def slow(what: str, elapsed_s: float, limit_s: float, finished: bool) -> None:
+            on_event(
+                Progress(
+                    task=f"api {what}",
+                    description=f"waiting for the API server ({what})",
+                    completed=elapsed_s,
+                    total=limit_s,
+                    unit="seconds",
+                    finished=finished,
+                )
+            )
+
+        live, context_name = read_cluster(
+            request.context, namespace, timeout_s=request.cluster_timeout_s, on_slow=slow
+        )
         objects += live
         inputs.append(f"cluster://{context_name}")
     threshold: FailOnLevel = request.fail_on or (
