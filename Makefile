@@ -34,7 +34,7 @@ test: lint typecheck unit test-lowest
 
 # The declared lower bounds must be true: a venv with exactly the lowest versions pyproject.toml
 # allows (constraints/lowest.txt) runs every tier that exercises them (unit, CLI, golden, fuzz,
-# deploy against the fake API server). docs/cli.md is generated with the pinned typer, whose
+# deploy and the end-to-end path against the fake API server). docs/cli.md is generated with the pinned typer, whose
 # help layout differs slightly from the lowest one's, so that one comparison is left out here.
 test-lowest:
 	[ -x .venv-lowest/bin/python ] || $(PYTHON) -m venv .venv-lowest
@@ -43,7 +43,8 @@ test-lowest:
 	  | grep -v "^WARNING: Location '.*' is ignored" || true
 	.venv-lowest/bin/python scripts/check-lowest.py constraints/lowest.txt
 	.venv-lowest/bin/pytest -q -p no:cacheprovider tests/unit tests/cli tests/golden \
-	  $$(ls -d tests/fuzz 2>/dev/null) tests/integration/test_deploy.py \
+	  tests/fuzz tests/integration/test_deploy.py tests/integration/test_deploy_safety.py \
+	  tests/integration/test_end_to_end.py \
 	  --deselect tests/unit/test_docs.py::test_cli_md_is_current
 
 docs: install
