@@ -187,6 +187,15 @@ def _layer_attention(config: dict[str, Any], num_layers: int) -> list[LayerAtten
     return ["full"] * num_layers
 
 
+def _rotary_dim(config: dict[str, Any], head_dim: int) -> int | None:
+    """RoPE dimensions per head: head_dim x partial_rotary_factor (Phi, GLM, Qwen3-Next), or
+    rotary_dim where the config names it; None = the whole head."""
+    factor = config.get("partial_rotary_factor")
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor < 1:
+        return int(head_dim * factor)
+    return None
+
+
 def parse_model_config(
     config: dict[str, Any], *, model_id: str, source: str, hf_repo: str | None = None
 ) -> ModelSpec:
@@ -223,6 +232,7 @@ def parse_model_config(
         _positive(config, "sliding_window", MAX_POSITIONS) if config.get("sliding_window") else None
     )
     layer_attention = _layer_attention(config, layers)
+    rotary_dim = _rotary_dim(config, head_dim)
     if "sliding" not in layer_attention:
         sliding_window = None
 
@@ -328,6 +338,7 @@ def parse_model_config(
         attention="mla" if mla else "gqa",
         layer_attention=layer_attention,
         sliding_window=sliding_window,
+        rotary_dim=rotary_dim,
         mla=mla,
         moe=moe,
         quantization=parse_quantization(config),

@@ -255,7 +255,15 @@ def _evaluate(
                 "replica(s) fit",
             )
         placement = replace(placement, replicas=req.replicas)
-    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe")
+    sizing = size_memory(
+        req.model,
+        gpu,
+        layout,
+        limits,
+        behaviour,
+        kernel or "fused_moe",
+        p2p=(placement.tp_within_node and placement.tp_within_nvlink) or layout.tp == 1,
+    )
     served = sizing.max_concurrency * layout.dp * placement.replicas
     if sizing.kv_cache_gib <= 0:
         reason = (
@@ -278,8 +286,10 @@ def _evaluate(
         )
     else:
         reason = (
-            f"fits: KV {sizing.kv_cache_gib:.2f} GiB/GPU, {sizing.max_concurrency:.2f} requests "
-            f"of {limits.max_model_len} tokens per replica, x{placement.replicas * layout.dp}"
+            f"{'marginal' if sizing.verdict == 'marginal' else 'fits'}: KV "
+            f"{sizing.kv_cache_gib:.2f} GiB/GPU, {sizing.max_concurrency:.2f} requests "
+            f"of {limits.max_model_len} tokens per replica, x{placement.replicas * layout.dp}, "
+            f"margin {sizing.margin_gib:.2f} GiB"
         )
     feasible = sizing.feasible_memory
     throughput = 0.0
@@ -449,7 +459,24 @@ def make_plan(req: PlanRequest) -> ServePlan:
             reasons.append(f"rejected {label}: {why}")
         else:
             reasons.append(f"rejected {label}: {ev.reason}")
-    if best.feasible and not sizing.cuda_graphs_deducted and sizing.headroom_gib < LOW_HEADROOM_GIB:
+    verdict = sizing.verdict if best.feasible else "does_not_fit"
+    if verdict == "marginal":
+        side = (
+            "memory left outside the budget after the CUDA context and CUDA graphs"
+            if sizing.headroom_gib <= sizing.kv_margin_gib
+            else f"KV cache beyond one {ctx}-token request"
+        )
+        warnings.append(
+            f"marginal: {sizing.margin_gib:.2f} GiB of margin ({side}), less than the "
+            f"{sizing.marginal_band_gib:.2f} GiB band in which identical launches start or fail; "
+            "see the suggestions for the knob that buys safety"
+        )
+    if (
+        best.feasible
+        and verdict != "marginal"
+        and not sizing.cuda_graphs_deducted
+        and sizing.headroom_gib < LOW_HEADROOM_GIB
+    ):
         warnings.append(
             f"only {sizing.headroom_gib:.2f} GiB stay free after the CUDA context and "
             f"{sizing.cuda_graphs_gib:.2f} GiB of CUDA graphs outside the budget: out-of-memory "
@@ -490,9 +517,13 @@ def make_plan(req: PlanRequest) -> ServePlan:
                 update={"reason": f"{availability.reason}; {gave_up}"}
             )
     est = estimate(req.model, gpu, layout, sizing, limits.max_num_seqs)
-    suggestions = (
-        [] if best.feasible else _suggestions(req, gpu, behaviour, limits, kernel, layout, nvlink)
-    )
+    p2p = (placement.tp_within_node and placement.tp_within_nvlink) or layout.tp == 1
+    if not best.feasible:
+        suggestions = _suggestions(req, gpu, behaviour, limits, kernel, layout, nvlink)
+    elif verdict == "marginal":
+        suggestions = _safety_knobs(req, gpu, behaviour, limits, kernel, layout, sizing, p2p)
+    else:
+        suggestions = []
     return _build_plan(
         req,
         hardware,
@@ -573,9 +604,78 @@ def _fits(
     limits: Limits,
     kernel: str | None,
     layout: Layout,
+    *,
+    p2p: bool = True,
+    safe: bool = False,
 ) -> Sizing | None:
-    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe")
-    return sizing if sizing.feasible_memory else None
+    """The sizing when `layout` fits (with `safe`: fits outside the marginal band)."""
+    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe", p2p=p2p)
+    if not sizing.feasible_memory:
+        return None
+    return sizing if not safe or sizing.verdict == "fits" else None
+
+
+def _safety_knobs(
+    req: PlanRequest,
+    gpu: GpuSpec,
+    behaviour: VllmBehaviour,
+    limits: Limits,
+    kernel: str | None,
+    layout: Layout,
+    sizing: Sizing,
+    p2p: bool,
+) -> list[str]:
+    """For a marginal plan: the settings that move it out of the band, each as flags."""
+    out: list[str] = []
+
+    def safe(new_limits: Limits) -> Sizing | None:
+        return _fits(req, gpu, behaviour, new_limits, kernel, layout, p2p=p2p, safe=True)
+
+    util = limits.gpu_memory_utilization
+    if sizing.headroom_gib <= sizing.kv_margin_gib:
+        # Too little outside the budget: a lower utilization moves memory out of vLLM's budget.
+        for step in range(1, 11):
+            lower = round(util - 0.01 * step, 2)
+            s = safe(replace(limits, gpu_memory_utilization=lower)) if lower > 0 else None
+            if s:
+                out.append(
+                    f"--gpu-memory-utilization {lower}: margin {s.margin_gib:.2f} GiB, "
+                    f"{s.max_concurrency:.2f} requests fit"
+                )
+                break
+    else:
+        for higher in (round(util + 0.01 * step, 2) for step in range(1, 6)):
+            s = safe(replace(limits, gpu_memory_utilization=higher)) if higher <= 1 else None
+            if s:
+                out.append(
+                    f"--gpu-memory-utilization {higher}: margin {s.margin_gib:.2f} GiB, "
+                    f"{s.max_concurrency:.2f} requests fit"
+                )
+                break
+        if limits.kv_cache_dtype == "auto":
+            s = safe(replace(limits, kv_cache_dtype="fp8"))
+            if s:
+                out.append(f"--kv-cache-dtype fp8: margin {s.margin_gib:.2f} GiB")
+        lo, hi, best_len = 1, limits.max_model_len - 1, 0
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if safe(replace(limits, max_model_len=mid)):
+                best_len, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        if best_len >= 1024:
+            out.append(f"--max-model-len {best_len // 1024 * 1024}: outside the marginal band")
+    for seqs in (256, 128, 64):
+        if seqs < limits.max_num_seqs:
+            s = safe(replace(limits, max_num_seqs=seqs))
+            if s:
+                out.append(
+                    f"--max-num-seqs {seqs}: smaller sampler warm-up, margin {s.margin_gib:.2f} GiB"
+                )
+                break
+    if not out:
+        out.append("no nearby setting leaves the marginal band: add GPUs (--gpus)")
+    return out
 
 
 def _suggestions(
@@ -589,11 +689,12 @@ def _suggestions(
 ) -> list[str]:
     """The nearest feasible settings, each as flags to add."""
     out: list[str] = []
+    p2p = layout.tp <= nvlink  # TP inside the NVLink domain (1 = PCIe cards: no p2p)
     # 1. shorter context, same layout
     lo, hi, best_len = 1, limits.max_model_len - 1, 0
     while lo <= hi:
         mid = (lo + hi) // 2
-        if _fits(req, gpu, behaviour, replace(limits, max_model_len=mid), kernel, layout):
+        if _fits(req, gpu, behaviour, replace(limits, max_model_len=mid), kernel, layout, p2p=p2p):
             best_len, lo = mid, mid + 1
         else:
             hi = mid - 1
@@ -606,20 +707,55 @@ def _suggestions(
     for util in SUGGESTION_UTILIZATIONS:
         if util > limits.gpu_memory_utilization:
             s = _fits(
-                req, gpu, behaviour, replace(limits, gpu_memory_utilization=util), kernel, layout
+                req,
+                gpu,
+                behaviour,
+                replace(limits, gpu_memory_utilization=util),
+                kernel,
+                layout,
+                p2p=p2p,
             )
             if s:
                 out.append(f"--gpu-memory-utilization {util}: {s.max_concurrency:.2f} requests fit")
                 break
+    # 2b. lower utilization, when the graphs and the CUDA context overflow what is left
+    # outside the budget (out of memory at graph capture, after the KV cache is allocated)
+    here = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe", p2p=p2p)
+    if here.headroom_gib < 0:
+        for step in range(1, 11):
+            lower = round(limits.gpu_memory_utilization - 0.01 * step, 2)
+            s = (
+                _fits(
+                    req,
+                    gpu,
+                    behaviour,
+                    replace(limits, gpu_memory_utilization=lower),
+                    kernel,
+                    layout,
+                    p2p=p2p,
+                )
+                if lower > 0
+                else None
+            )
+            if s:
+                out.append(
+                    f"--gpu-memory-utilization {lower}: graphs fit outside the budget, "
+                    f"{s.max_concurrency:.2f} requests fit"
+                )
+                break
     # 3. fp8 KV cache
     if limits.kv_cache_dtype == "auto":
-        s = _fits(req, gpu, behaviour, replace(limits, kv_cache_dtype="fp8"), kernel, layout)
+        s = _fits(
+            req, gpu, behaviour, replace(limits, kv_cache_dtype="fp8"), kernel, layout, p2p=p2p
+        )
         if s:
             out.append(f"--kv-cache-dtype fp8: {s.max_concurrency:.2f} requests fit")
     # 4. fewer sequences in flight (smaller sampler warm-up peak)
     for seqs in (256, 128, 64, 32):
         if seqs < limits.max_num_seqs:
-            s = _fits(req, gpu, behaviour, replace(limits, max_num_seqs=seqs), kernel, layout)
+            s = _fits(
+                req, gpu, behaviour, replace(limits, max_num_seqs=seqs), kernel, layout, p2p=p2p
+            )
             if s:
                 out.append(
                     f"--max-num-seqs {seqs}: activation peak falls to "
@@ -642,7 +778,7 @@ def _suggestions(
         candidate = Layout(tp=tp, pp=pp, dp=1, expert_parallel=False)
         if layout_problem(req.model, candidate):
             continue
-        s = _fits(req, gpu, behaviour, limits, kernel, candidate)
+        s = _fits(req, gpu, behaviour, limits, kernel, candidate, p2p=tp <= nvlink)
         if s:
             spec = f"{more}x{gpu.id}" + (f"@{pp}" if pp > 1 else "")
             out.append(
@@ -746,6 +882,8 @@ def _build_plan(
             max_concurrency=round(sizing.max_concurrency, 2),
         ),
         feasible=best.feasible,
+        verdict=sizing.verdict if best.feasible else "does_not_fit",
+        margin_gib=round(sizing.margin_gib, r),
         served_concurrency=round(best.served_concurrency, 2),
         target_concurrency=req.concurrency,
         reasons=reasons,

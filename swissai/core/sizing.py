@@ -31,10 +31,32 @@ from swissai.models.model import ModelSpec
 # for Qwen3-32B (151,936) and 7.38 GiB for gpt-oss-20b (201,088), all with 1024 requests
 # (llm-d empirical-vllm-memory-results.md): 38.9, 38.9 and 37.7 bytes per logit. The bytes
 # per logit are per version: VllmBehaviour.sampler_bytes_per_logit.
-# Non-torch memory measured by vLLM 0.11.0 (llm-d file): 0.13-0.14 GiB at TP1, 0.54-0.55 GiB at
-# TP2 (NCCL communicators and custom all-reduce IPC buffers appear with TP > 1).
+# Non-torch memory (NCCL communicators, custom all-reduce IPC buffers, cuBLAS workspaces) grows
+# with the tensor-parallel size, so it is calibrated per TP size (issue 15):
+# * TP1: 0.13-0.14 GiB, vLLM 0.11.0 on H100 (llm-d empirical-vllm-memory-results.md);
+# * TP2 over NVLink: 0.54-0.55 GiB, same source (Llama-3.3-70B-FP8, Qwen3-32B);
+# * TP4 over NVLink: 1.59 GiB, the residual of the LMCache Llama-3.1-70B H100 TP4 log (KV
+#   32.06 GiB observed; every other term of the budget is pinned by the TP1/TP2 rows);
+# * TP8 and beyond: +1.04 GiB per doubling (the TP2 -> TP4 step), an extrapolation;
+# * without peer-to-peer (PCIe GPUs, TP across nodes) custom all-reduce is off and NCCL runs
+#   over sockets/PCIe: 0.25 GiB on 2x RTX 4090 (r1-distill-qwen14b observation) and 0.33 GiB
+#   on 2x RTX 5090 (vllm-project/vllm#14452), 0.30 GiB used for every TP size.
 NON_TORCH_TP1_GIB = 0.13
-NON_TORCH_MULTI_GPU_GIB = 0.55
+NON_TORCH_MULTI_GPU_GIB = 0.55  # TP2 over NVLink (kept for callers of the 0.2 constant)
+NON_TORCH_NVLINK_GIB = {2: 0.55, 4: 1.59}
+NON_TORCH_NVLINK_PER_DOUBLING_GIB = 1.04
+NON_TORCH_NO_P2P_GIB = 0.30
+# The verdict band (issue 15): identical launches start or fail with a few hundred MiB between
+# them (allocator fragmentation, driver versions, the CUDA context), and the replays agree with
+# vLLM to ~1 % of the card. A plan whose margin is below max(0.5 GiB, 1 % of the card) is
+# "marginal": it is predicted to start, but not with a margin a bank should rely on.
+MARGINAL_MIN_GIB = 0.5
+MARGINAL_FRACTION_OF_TOTAL = 0.01
+# Rotary-embedding cos/sin cache: vLLM's RotaryEmbedding registers a buffer of
+# max_position_embeddings x rotary_dim in the model dtype (rotary_embedding.py
+# `_compute_cos_sin_cache`), shared by all layers (get_rope caches instances), counted in
+# "Model loading took". 2 bytes per element (bf16/fp16).
+ROPE_CACHE_BYTES_PER_ELEMENT = 2
 # CUDA context and allocator state of the worker, outside vLLM's budget (the init snapshot is
 # taken after the context exists). Typical CUDA 12 + PyTorch context: ~0.5 GiB (estimate).
 CUDA_CONTEXT_GIB = 0.5
@@ -104,10 +126,49 @@ class Sizing:
     max_concurrency: float
     kv_tokens: int
     stage: int
+    kv_one_request_gib: float = 0.0  # KV memory one max_model_len request needs on this rank
 
     @property
     def feasible_memory(self) -> bool:
         return self.kv_cache_gib > 0 and self.max_concurrency >= 1 and self.headroom_gib >= 0
+
+    @property
+    def kv_margin_gib(self) -> float:
+        """KV memory beyond one max_model_len request (vLLM refuses to start below 0)."""
+        return self.kv_cache_gib - self.kv_one_request_gib
+
+    @property
+    def margin_gib(self) -> float:
+        """The smaller of the two margins a start depends on: KV memory beyond one request,
+        and memory left outside the budget after the CUDA context and whatever is allocated
+        after the KV cache (graph capture when this version does not deduct it)."""
+        return min(self.kv_margin_gib, self.headroom_gib)
+
+    @property
+    def marginal_band_gib(self) -> float:
+        return max(MARGINAL_MIN_GIB, MARGINAL_FRACTION_OF_TOTAL * self.total_gib)
+
+    @property
+    def verdict(self) -> str:
+        """fits | marginal | does_not_fit (docs/sizing.md, 'Verdict and margin')."""
+        if not self.feasible_memory:
+            return "does_not_fit"
+        return "marginal" if self.margin_gib < self.marginal_band_gib else "fits"
+
+
+def non_torch_gib(gpus: int, tp: int, p2p: bool = True) -> float:
+    """Non-torch memory per GPU for a replica of `gpus` GPUs with tensor-parallel size `tp`
+    (calibration above). `p2p`: the TP group talks over NVLink/xGMI (custom all-reduce on)."""
+    if gpus <= 1:
+        return NON_TORCH_TP1_GIB
+    if not p2p:
+        return NON_TORCH_NO_P2P_GIB
+    if tp in NON_TORCH_NVLINK_GIB:
+        return NON_TORCH_NVLINK_GIB[tp]
+    if tp < 4:  # TP1 or TP3 inside a multi-GPU replica (PP/DP): the TP2 figure
+        return NON_TORCH_NVLINK_GIB[2]
+    doublings = math.log2(tp / 4)
+    return round(NON_TORCH_NVLINK_GIB[4] + NON_TORCH_NVLINK_PER_DOUBLING_GIB * doublings, 2)
 
 
 def kv_dtype_bytes(model: ModelSpec, kv_cache_dtype: str) -> int:
@@ -242,16 +303,17 @@ def size_memory(
     limits: Limits,
     behaviour: VllmBehaviour,
     moe_kernel: str,
+    *,
+    p2p: bool = True,
 ) -> Sizing:
-    """Size every pipeline stage and return the one that limits the KV cache."""
+    """Size every pipeline stage and return the one that limits the KV cache. `p2p`: the TP
+    group is joined by NVLink/xGMI (False for PCIe cards or TP across nodes)."""
     total = gpu.memory_total_gib
     budget = total * limits.gpu_memory_utilization
     stages = weights_per_stage(
         model, tp=layout.tp, pp=layout.pp, ep=layout.ep, moe_kernel=moe_kernel
     )
-    non_torch = (
-        NON_TORCH_TP1_GIB if layout.tp * layout.pp * layout.dp == 1 else NON_TORCH_MULTI_GPU_GIB
-    )
+    non_torch = non_torch_gib(layout.gpus, layout.tp, p2p)
     # batches in flight: one per pipeline stage (async scheduling is not planned)
     max_concurrent_batches = layout.pp
     worst: Sizing | None = None
@@ -271,6 +333,7 @@ def size_memory(
         )
         geometry, num_blocks, per_request = cap.geometry, cap.num_blocks, cap.blocks_per_request
         concurrency, tokens = cap.max_concurrency, cap.kv_tokens
+        one_request = per_request * geometry.page_size_bytes * geometry.layers_per_group / GIB
         sizing = Sizing(
             total_gib=total,
             budget_gib=budget,
@@ -287,6 +350,7 @@ def size_memory(
             max_concurrency=concurrency,
             kv_tokens=tokens,
             stage=stage.stage,
+            kv_one_request_gib=one_request,
         )
         if worst is None or (sizing.num_blocks, sizing.kv_cache_gib) < (
             worst.num_blocks,

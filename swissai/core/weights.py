@@ -182,6 +182,16 @@ def _mlp_bytes(model: ModelSpec, tp: int, ep: int, layer: int, kernel: MoeKernel
     return total
 
 
+def rope_cache_bytes(model: ModelSpec) -> int:
+    """The rotary-embedding cos/sin cache one rank holds: max_position_embeddings x rotary dim x
+    2 bytes (vLLM RotaryEmbedding buffer, one shared instance per model; 0 without RoPE)."""
+    if model.mla is not None:
+        rotary_dim = model.mla.qk_rope_head_dim
+    else:
+        rotary_dim = model.rotary_dim if model.rotary_dim is not None else model.head_dim
+    return model.max_position_embeddings * rotary_dim * 2
+
+
 def weights_per_stage(
     model: ModelSpec, *, tp: int, pp: int, ep: int, moe_kernel: MoeKernel
 ) -> list[StageWeights]:
@@ -202,6 +212,7 @@ def weights_per_stage(
         last = stage == pp - 1
         lm_head = table if last and not (model.tie_word_embeddings and pp == 1) else 0
         total += embedding + lm_head + (model.hidden_size * BF16 if last else 0)
+        total += rope_cache_bytes(model) if count else 0
         stages.append(StageWeights(stage, count, int(total), embedding, lm_head))
     return stages
 

@@ -101,6 +101,9 @@ class ModelSpec(Frozen):
         max_length=MAX_LAYERS, description="attention type of every layer"
     )
     sliding_window: int | None = Field(None, ge=1, le=MAX_POSITIONS)
+    rotary_dim: int | None = Field(
+        None, ge=0, le=MAX_HEAD_DIM, description="RoPE dims per head; None = head_dim, 0 = none"
+    )
     mla: MlaDims | None = None
     moe: MoeDims | None = None
     quantization: Quantization = Quantization()

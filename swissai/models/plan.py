@@ -175,6 +175,17 @@ class ServePlan(Frozen):
     memory_per_gpu_gib: PlanMemory
     kv_cache: PlanKvCache
     feasible: bool
+    verdict: Literal["fits", "marginal", "does_not_fit"] | None = Field(
+        None,
+        description="fits / marginal (feasible, but with less margin than max(0.5 GiB, 1 % of "
+        "the GPU): exit 0 with a warning) / does_not_fit (exit 4); absent in plans written "
+        "before swissai 0.3",
+    )
+    margin_gib: float | None = Field(
+        None,
+        description="per GPU: the smaller of KV memory beyond one max_model_len request and "
+        "memory left outside the budget after the CUDA context and graphs; < 0 does not fit",
+    )
     served_concurrency: float = Field(description="max_concurrency x DP x replicas")
     target_concurrency: int | None = None
     reasons: list[str]

@@ -39,11 +39,14 @@ def memory_bar(plan: ServePlan) -> Text:
 
 
 def render_plan(plan: ServePlan, console: Console) -> None:
-    status = (
-        Text("FEASIBLE", style="bold green")
-        if plan.feasible
-        else Text("DOES NOT FIT", style="bold red")
-    )
+    if not plan.feasible:
+        status = Text("DOES NOT FIT", style="bold red")
+    elif plan.verdict == "marginal":
+        status = Text("MARGINAL", style="bold yellow")
+    else:
+        status = Text("FEASIBLE", style="bold green")
+    if plan.margin_gib is not None:
+        status.append(f" (margin {plan.margin_gib:.2f} GiB/GPU)", style="dim")
     lay = plan.layout
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
