@@ -9,15 +9,40 @@ from typing import Any
 from swissai.adapters.profiles import load_gpu
 from swissai.core.hardware import hardware_from_spec
 from swissai.errors import InputError
-from swissai.models.gpu import Hardware
+from swissai.models.gpu import GpuSpec, Hardware
 
 EMBEDDED_DEFAULT_GPUS = "8xh100-80gb"
 
 
 def resolve_hardware(
-    gpus: str | None, inventory: Path | None, *, nvml: Any | None = None
+    gpus: str | None,
+    inventory: Path | None,
+    *,
+    nvml: Any | None = None,
+    gpu_profile: Path | None = None,
 ) -> tuple[Hardware, str | None]:
-    """(hardware, a one-line note for stderr or None). `nvml` defaults to the real pynvml."""
+    """(hardware, a one-line note for stderr or None). `nvml` defaults to the real pynvml.
+    `gpu_profile`: a user-supplied profile file whose id --gpus may name; without --gpus, one
+    node of it (gpus_per_node GPUs) is planned."""
+    if gpu_profile is not None:
+        from swissai.adapters.profiles import load_gpu_profile_file
+
+        if inventory is not None:
+            raise InputError(
+                "--gpu-profile and --inventory both say which GPUs to plan for",
+                hint="give --gpus COUNTxID with --gpu-profile, or --inventory alone",
+            )
+        custom = load_gpu_profile_file(gpu_profile)
+
+        def lookup(gpu_id: str) -> GpuSpec:
+            return custom if gpu_id == custom.id else load_gpu(gpu_id)
+
+        if gpus is None:
+            spec = f"{custom.gpus_per_node}x{custom.id}"
+            return hardware_from_spec(spec, lookup), (
+                f"planning for one node of the profile {custom.id}: {spec} (--gpus to choose)"
+            )
+        return hardware_from_spec(gpus, lookup), None
     if gpus is not None and inventory is not None:
         raise InputError(
             "--gpus and --inventory both say which GPUs to plan for",

@@ -62,6 +62,36 @@ def load_gpu(gpu_id: str) -> GpuSpec:
         raise InputError(f"GPU profile {path.name}: {_validation_message(exc)}") from exc
 
 
+def load_gpu_profile_file(path: Path) -> GpuSpec:
+    """A user-supplied GPU profile (`--gpu-profile FILE`), validated like the shipped ones and
+    for sanity (core/hardware.validate_gpu_profile); its id must not shadow a shipped id."""
+    from swissai.core.hardware import validate_gpu_profile
+
+    shown = one_line(str(path))
+    if not path.is_file():
+        raise InputError(
+            f"--gpu-profile {shown}: no such file", hint="give a YAML file like profiles/gpus/*"
+        )
+    data = load_data_file(path, DOCUMENT_LIMITS, what="GPU profile")
+    if not isinstance(data, dict):
+        raise InputError(f"GPU profile {shown} must be a mapping of the profile fields")
+    try:
+        gpu = GpuSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"GPU profile {shown}: {_validation_message(exc)}") from exc
+    if not is_profile_id(gpu.id):
+        raise InputError(
+            f"GPU profile {shown}: id {gpu.id[:80]!r} is not a GPU id",
+            hint="lower-case letters, digits and '-', e.g. my-gpu-48gb",
+        )
+    if gpu.id in list_gpu_ids():
+        raise InputError(
+            f"GPU profile {shown}: id '{gpu.id}' is a shipped profile",
+            hint="give your profile its own id (the shipped one is used without --gpu-profile)",
+        )
+    return validate_gpu_profile(gpu, shown)
+
+
 def list_model_ids() -> list[str]:
     return sorted(p.stem for p in (profiles_dir() / "models").glob("*.yaml"))
 

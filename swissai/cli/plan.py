@@ -25,6 +25,12 @@ def plan(
     inventory: Path | None = typer.Option(
         None, "--inventory", help="A `swissai probe --out` snapshot."
     ),
+    gpu_profile: Path | None = typer.Option(
+        None,
+        "--gpu-profile",
+        help="A GPU profile YAML (fields of profiles/gpus/*) for a GPU swissai does not ship; "
+        "--gpus may name its id.",
+    ),
     tp: int | None = typer.Option(None, "--tp", help="Force the tensor-parallel size."),
     pp: int | None = typer.Option(None, "--pp", help="Force the pipeline-parallel size."),
     dp: int | None = typer.Option(None, "--dp", help="Force vLLM's data-parallel size."),
@@ -98,6 +104,7 @@ def plan(
         concurrency=concurrency,
         replicas=replicas,
         min_replicas=min_replicas,
+        gpu_profile=gpu_profile,
     )
     with EventPrinter() as events:
         result = service.make_plan(options, on_event=events)

@@ -73,3 +73,44 @@ def hardware_from_spec(
     groups = [GpuGroup(gpu=lookup(gpu_id), count=count) for count, gpu_id in parts]
     canonical = ",".join(f"{c}x{g}" for c, g in parts) + (f"@{nodes}" if nodes > 1 else "")
     return Hardware(groups=groups, nodes=nodes, source=source, spec=canonical)
+
+
+# vLLM's CUDA build needs compute capability 7.0 or newer (Volta); datasheets put every GPU
+# between 8 GB and 1 TB.
+MIN_COMPUTE_CAPABILITY = 70
+
+
+def validate_gpu_profile(gpu: GpuSpec, where: str) -> GpuSpec:
+    """Sanity of a user-supplied GPU profile (`--gpu-profile FILE`), exit 2 with one line: the
+    planner divides by these numbers and a bank's plan must not rest on a typo."""
+    hint = "copy a profile from `swissai plan --list-gpus` (profiles/gpus/) and edit it"
+
+    def bad(message: str) -> InputError:
+        return InputError(f"GPU profile {where}: {message}", hint=hint)
+
+    # Board memory is sold in binary units (a "48 GB" A6000 reports 47.54 GiB, a "192 GB"
+    # MI300X 191.98 GiB): the usable total lies below the marketing figure read as GiB.
+    marketing_gib = gpu.memory_marketing_gb
+    if not 8 <= gpu.memory_marketing_gb <= 1000:
+        raise bad(f"memory_marketing_gb {gpu.memory_marketing_gb} is not 8 to 1000 GB")
+    if not 0.5 * marketing_gib <= gpu.memory_total_gib <= marketing_gib * 1.001:
+        raise bad(
+            f"memory_total_gib {gpu.memory_total_gib} does not match {gpu.memory_marketing_gb} GB "
+            f"(expected {0.5 * marketing_gib:.1f} to {marketing_gib:.2f} GiB as CUDA reports it)"
+        )
+    if not 0 < gpu.memory_bandwidth_gb_s <= 100_000:
+        raise bad(f"memory_bandwidth_gb_s {gpu.memory_bandwidth_gb_s} is not 1 to 100000")
+    for name in ("bf16_dense_tflops", "fp8_dense_tflops", "fp4_dense_tflops"):
+        value = getattr(gpu, name)
+        if value is not None and not 0 < value <= 100_000:
+            raise bad(f"{name} {value} is not 0 to 100000")
+    if gpu.vendor == "nvidia":
+        if not re.fullmatch(r"[0-9]{1,2}\.[0-9]", gpu.compute_capability, re.ASCII):
+            raise bad(f"compute_capability {gpu.compute_capability!r} is not 'major.minor'")
+        if gpu.sm < MIN_COMPUTE_CAPABILITY:
+            raise bad(f"compute capability {gpu.compute_capability}: vLLM needs 7.0 or newer")
+    elif not re.fullmatch(r"gfx[0-9a-f]{3,4}", gpu.compute_capability, re.ASCII):
+        raise bad(f"compute_capability {gpu.compute_capability!r} is not a gfx target")
+    if gpu.nvlink_domain_size > MAX_GPUS or gpu.gpus_per_node > MAX_GPUS:
+        raise bad("nvlink_domain_size and gpus_per_node must be at most 4096")
+    return gpu

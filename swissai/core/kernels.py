@@ -15,6 +15,20 @@ from swissai.models.gpu import GpuSpec
 from swissai.models.model import ModelSpec
 
 MXFP4_MIN_SM = 80
+# FP8 weights: native FP8 GEMMs from SM89 (Ada/Hopper), the Marlin W8A16 fallback from SM80
+# (fp8.py `Fp8LinearMethod`, `marlin_utils_fp8`); Turing (T4) has neither.
+FP8_MIN_SM = 80
+
+
+def check_weights_supported(model: ModelSpec, gpu: GpuSpec) -> None:
+    """Refuse (exit 2) a checkpoint format this GPU cannot run in vLLM."""
+    method = model.quantization.method
+    if gpu.vendor == "nvidia" and gpu.sm < FP8_MIN_SM and method.startswith("fp8"):
+        raise InputError(
+            f"{gpu.id} (compute capability {gpu.compute_capability}) cannot run FP8 weights "
+            "in vLLM",
+            hint="FP8 needs compute capability 8.0 or newer; use a bf16, AWQ or GPTQ checkpoint",
+        )
 
 
 def default_mxfp4_kernel(gpu: GpuSpec) -> str:
@@ -70,6 +84,8 @@ def attention_backend(model: ModelSpec, gpu: GpuSpec, kv_cache_dtype: str) -> st
         return "ROCM_AITER_UNIFIED_ATTN" if model.attention_sinks else "ROCM_ATTN"
     if model.attention == "mla":
         return "FLASHMLA" if gpu.sm in (90, 100) else "TRITON_MLA"
+    if gpu.sm < 80:  # Turing/Volta: no FlashAttention 2; vLLM V1 falls back to Triton
+        return "TRITON_ATTN"
     if 100 <= gpu.sm < 120:
         return "FLASHINFER"
     if gpu.sm == 90:

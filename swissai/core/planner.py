@@ -17,7 +17,12 @@ from dataclasses import dataclass, replace
 from swissai.core.availability import availability_for
 from swissai.core.estimates import Estimates, estimate
 from swissai.core.gpu_inventory import driver_finding
-from swissai.core.kernels import attention_backend, moe_kernel_env, select_moe_kernel
+from swissai.core.kernels import (
+    attention_backend,
+    check_weights_supported,
+    moe_kernel_env,
+    select_moe_kernel,
+)
 from swissai.core.parallelism import Placement, candidate_layouts, layout_problem, place
 from swissai.core.sizing import Layout, Limits, Sizing, size_memory
 from swissai.core.vllm_args import OFFLINE_ENV, serve_args, tool_call_parser_for
@@ -356,7 +361,13 @@ def make_plan(req: PlanRequest) -> ServePlan:
     nodes = hardware.nodes if count % hardware.nodes == 0 else 1
     nvlink = hardware.nvlink_domain_size or gpu.nvlink_domain_size
     kernel = select_moe_kernel(req.model, gpu, req.moe_backend)
+    check_weights_supported(req.model, gpu)
     warnings: list[str] = list(hardware.warnings)  # probe/inventory findings
+    if gpu.vendor == "nvidia" and gpu.sm < 80:
+        warnings.append(
+            f"{gpu.id} has no bf16: vLLM serves the model in float16 (same memory; a model "
+            "trained in bf16 may overflow in fp16)"
+        )
     driver = driver_finding(hardware.driver_version, hardware.cuda_driver_version, version)
     if driver:
         warnings.append(driver)

@@ -41,6 +41,7 @@ class PlanOptions:
     concurrency: int | None = None
     replicas: int | None = None
     min_replicas: int = DEFAULT_MIN_REPLICAS
+    gpu_profile: Path | None = None
 
 
 def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any = None) -> ServePlan:
@@ -73,7 +74,9 @@ def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any =
         min_replicas=options.min_replicas,
     )
     validate_request(request)
-    hardware, hardware_note = resolve_hardware(options.gpus, options.inventory, nvml=nvml)
+    hardware, hardware_note = resolve_hardware(
+        options.gpus, options.inventory, nvml=nvml, gpu_profile=options.gpu_profile
+    )
     if hardware_note:
         say(on_event, hardware_note)
     return plan_for(replace(request, hardware=hardware))
