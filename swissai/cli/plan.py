@@ -69,6 +69,37 @@ def plan(
         help="Prefer layouts with at least this many replicas when they fit (1 accepts a "
         "single replica, whose updates are outages).",
     ),
+    quantization: str | None = typer.Option(
+        None,
+        "--quantization",
+        help="Quantize a bf16 checkpoint at load: fp8 or bitsandbytes (quantized checkpoints "
+        "are read from config.json).",
+    ),
+    enforce_eager: bool = typer.Option(
+        False, "--enforce-eager", help="No CUDA graphs: no graph memory, slower decode."
+    ),
+    cpu_offload_gb: float = typer.Option(
+        0.0, "--cpu-offload-gb", help="GiB of weights per GPU kept in CPU memory."
+    ),
+    swap_space: float | None = typer.Option(
+        None, "--swap-space", help="CPU swap space in GiB (older vLLM; no GPU memory)."
+    ),
+    enable_prefix_caching: bool | None = typer.Option(
+        None,
+        "--enable-prefix-caching/--no-enable-prefix-caching",
+        help="Prefix caching (vLLM's default: on).",
+    ),
+    speculative_config: str | None = typer.Option(
+        None,
+        "--speculative-config",
+        help="vLLM's speculative-decoding JSON; ngram, suffix and mtp are sized.",
+    ),
+    extra_vllm_arg: list[str] = typer.Option(
+        [],
+        "--extra-vllm-arg",
+        help="One more `vllm serve` flag, e.g. --extra-vllm-arg=--max-logprobs=5 "
+        "(repeatable; checked by vLLM's parser where installed).",
+    ),
     output: Output = OUTPUT,
     out: Path | None = typer.Option(
         None, "--out", help="Write the ServePlan to this file (YAML, or JSON for .json)."
@@ -105,6 +136,13 @@ def plan(
         replicas=replicas,
         min_replicas=min_replicas,
         gpu_profile=gpu_profile,
+        quantization=quantization,
+        enforce_eager=enforce_eager,
+        cpu_offload_gb=cpu_offload_gb,
+        swap_space_gb=swap_space,
+        enable_prefix_caching=enable_prefix_caching,
+        speculative_config=speculative_config,
+        extra_vllm_args=tuple(extra_vllm_arg),
     )
     with EventPrinter() as events:
         result = service.make_plan(options, on_event=events)

@@ -138,27 +138,89 @@ def parse_quantization(config: dict[str, Any]) -> Quantization:
             ),
         )
     if method == "compressed-tensors":
-        groups = qc.get("config_groups") or {}
-        if not isinstance(groups, dict):
-            raise InputError(
-                "config.json: 'quantization_config.config_groups' must be a mapping", hint=_HINT
-            )
-        for group in groups.values():
-            weights = (group if isinstance(group, dict) else {}).get("weights") or {}
-            if not isinstance(weights, dict):
-                continue
-            if weights.get("num_bits") == 8 and weights.get("type") == "float":
-                return Quantization(
-                    method="fp8_channel",
-                    unquantized_modules=_strings(qc.get("ignore"), "ignore"),
-                )
-        raise InputError(
-            "config.json: this compressed-tensors scheme is not supported by the planner",
-            hint="supported: bf16/fp16, mxfp4, fp8 (block or per-channel)",
+        return _compressed_tensors(qc)
+    if method in ("awq", "gptq", "awq_marlin", "gptq_marlin"):
+        # AutoAWQ writes w_bit/q_group_size/zero_point, AutoGPTQ/GPTQModel bits/group_size/
+        # desc_act/sym (HF configs of both). vLLM loads them with the Marlin kernels from SM80
+        # (awq_marlin.py, gptq_marlin.py), which repack without changing the byte count; GPTQ
+        # keeps g_idx and its sort indices (int32 per input row) when desc_act is set.
+        base = method.split("_")[0]
+        bits = _int(qc, "bits", "w_bit", default=4, low=2, high=8)
+        group = _int(qc, "group_size", "q_group_size", default=128, low=-1, high=MAX_HIDDEN_SIZE)
+        zero = (
+            bool(qc.get("zero_point", base == "awq")) if base == "awq" else not qc.get("sym", True)
+        )
+        return Quantization(
+            method="int_weight",
+            format=base,
+            bits=bits,
+            group_size=group if group > 0 else None,
+            zero_point=zero,
+            act_order=base == "gptq" and bool(qc.get("desc_act", False)),
+            unquantized_modules=_strings(
+                qc.get("modules_to_not_convert"), "modules_to_not_convert"
+            ),
+        )
+    if method == "bitsandbytes":
+        if qc.get("load_in_8bit"):
+            return Quantization(method="bnb_8bit", format="bitsandbytes")
+        return Quantization(
+            method="bnb_4bit",
+            format="bitsandbytes",
+            double_quant=bool(qc.get("bnb_4bit_use_double_quant", False)),
+            unquantized_modules=_strings(qc.get("llm_int8_skip_modules"), "llm_int8_skip_modules"),
         )
     raise InputError(
         f"config.json: quantization method '{method}' is not supported by the planner",
-        hint="supported: bf16/fp16, mxfp4, fp8 (block or per-channel)",
+        hint=SUPPORTED_QUANT,
+    )
+
+
+SUPPORTED_QUANT = (
+    "supported: bf16/fp16, mxfp4, fp8 (block, channel, tensor), AWQ, GPTQ, compressed-tensors "
+    "(int4/int8 weight-only, w8a8 int8, fp8), bitsandbytes"
+)
+
+
+def _compressed_tensors(qc: dict[str, Any]) -> Quantization:
+    """llm-compressor checkpoints (vllm compressed_tensors.py): the first weight scheme decides
+    (config groups of one checkpoint share it in every published model)."""
+    groups = qc.get("config_groups") or {}
+    if not isinstance(groups, dict):
+        raise InputError(
+            "config.json: 'quantization_config.config_groups' must be a mapping", hint=_HINT
+        )
+    ignore = _strings(qc.get("ignore"), "ignore")
+    for group in groups.values():
+        group = group if isinstance(group, dict) else {}
+        weights = group.get("weights") or {}
+        if not isinstance(weights, dict):
+            continue
+        bits, kind = weights.get("num_bits"), weights.get("type")
+        activations = group.get("input_activations")
+        if bits == 8 and kind == "float":
+            return Quantization(
+                method="fp8_channel", format="compressed-tensors", unquantized_modules=ignore
+            )
+        if kind == "int" and bits in (4, 8) and not activations:
+            size = weights.get("group_size")
+            group_size = size if isinstance(size, int) and not isinstance(size, bool) else None
+            return Quantization(
+                method="int_weight",
+                format="compressed-tensors",
+                bits=bits,
+                group_size=group_size if group_size and group_size > 0 else None,
+                zero_point=not weights.get("symmetric", True),
+                act_order=bool(weights.get("actorder")),
+                unquantized_modules=ignore,
+            )
+        if kind == "int" and bits == 8 and activations:
+            return Quantization(
+                method="int8_w8a8", format="compressed-tensors", unquantized_modules=ignore
+            )
+    raise InputError(
+        "config.json: this compressed-tensors scheme is not supported by the planner",
+        hint=SUPPORTED_QUANT,
     )
 
 
@@ -339,6 +401,9 @@ def parse_model_config(
         layer_attention=layer_attention,
         sliding_window=sliding_window,
         rotary_dim=rotary_dim,
+        mtp_layers=_int(
+            config, "num_nextn_predict_layers", "mtp_num_hidden_layers", default=0, high=16
+        ),
         mla=mla,
         moe=moe,
         quantization=parse_quantization(config),

@@ -85,6 +85,14 @@ class PlanRequest:
     # `--min-replicas N`: prefer layouts with at least N replicas (1 accepts a single replica).
     replicas: int | None = None
     min_replicas: int = DEFAULT_MIN_REPLICAS
+    # issue 15: settings that change memory, sized; the rest passes through checked
+    quantization: str | None = None  # online quantization of a bf16 checkpoint: fp8 | bitsandbytes
+    enforce_eager: bool = False
+    cpu_offload_gb: float = 0.0
+    swap_space_gb: float | None = None
+    enable_prefix_caching: bool | None = None  # None: vLLM's default (on)
+    speculative_config: str | None = None  # the JSON of --speculative-config
+    extra_vllm_args: tuple[str, ...] = ()
 
     @property
     def layout_forced(self) -> bool:
@@ -193,6 +201,117 @@ def validate_request(req: PlanRequest) -> None:
             f"--moe-backend {req.moe_backend}: use auto, triton, marlin or flashinfer",
             hint="auto picks the kernel vLLM picks for the GPU and version",
         )
+    validate_memory_options(req)
+
+
+ONLINE_QUANTIZATION = ("fp8", "bitsandbytes")
+# Speculative methods and the draft layers they load: n-gram and suffix lookups need no GPU
+# memory; MTP reuses the checkpoint's own next-token layers (deepseek_mtp.py et al.).
+SPEC_NO_MEMORY = ("ngram", "suffix")
+SPEC_MTP = ("mtp", "deepseek_mtp", "qwen3_next_mtp", "glm4_moe_mtp", "ernie_mtp", "mimo_mtp")
+MAX_CPU_OFFLOAD_GB = 4096.0
+MAX_SWAP_SPACE_GB = 4096.0
+
+
+def validate_memory_options(req: PlanRequest) -> list[str]:
+    """Issue 15's memory options (exit 2 on nonsense); returns warnings for the plan."""
+    import math
+
+    from swissai.core.vllm_args import check_extra_args, split_extra_args
+
+    warnings: list[str] = []
+    if req.quantization is not None:
+        if req.quantization not in ONLINE_QUANTIZATION:
+            raise InputError(
+                f"--quantization {req.quantization[:40]}: the planner sizes online fp8 or "
+                "bitsandbytes",
+                hint="AWQ, GPTQ, compressed-tensors and fp8 checkpoints are read from their "
+                "config.json; leave --quantization out for them",
+            )
+        if req.model.quantization.method != "none":
+            raise InputError(
+                f"--quantization {req.quantization}: {req.model.id} is already quantized "
+                f"({req.model.quantization.label})",
+                hint="vLLM refuses a --quantization that differs from the checkpoint's; leave "
+                "it out",
+            )
+    for flag, value, most in (
+        ("--cpu-offload-gb", req.cpu_offload_gb, MAX_CPU_OFFLOAD_GB),
+        ("--swap-space", req.swap_space_gb, MAX_SWAP_SPACE_GB),
+    ):
+        if value is not None and not (math.isfinite(value) and 0 <= value <= most):
+            raise InputError(
+                f"{flag} {value} must be from 0 to {most:g} (GiB)",
+                hint=f"leave {flag} out for vLLM's default",
+            )
+    if req.swap_space_gb is not None:
+        from swissai.core.vllm_flag_table import TAKES_VALUE, VLLM_VERSION
+
+        if "--swap-space" not in TAKES_VALUE:
+            raise InputError(
+                f"--swap-space: vLLM {VLLM_VERSION}'s `vllm serve` has no such flag (the V1 "
+                "engine preempts by recomputation and keeps no CPU swap space)",
+                hint="leave --swap-space out; it never changed GPU memory",
+            )
+    _speculative_draft_layers(req)
+    if req.extra_vllm_args:
+        warnings += check_extra_args(split_extra_args(list(req.extra_vllm_args)))
+    return warnings
+
+
+def _speculative_draft_layers(req: PlanRequest) -> int:
+    """Draft layers --speculative-config loads on the GPU (exit 2 for what is not sized)."""
+    import json
+
+    if req.speculative_config is None:
+        return 0
+    try:
+        spec = json.loads(req.speculative_config)
+    except ValueError as exc:
+        raise InputError(
+            f"--speculative-config is not JSON ({str(exc)[:60]})",
+            hint='e.g. --speculative-config \'{"method": "ngram", "num_speculative_tokens": 3}\'',
+        ) from exc
+    if not isinstance(spec, dict):
+        raise InputError("--speculative-config must be a JSON object", hint="see vLLM's docs")
+    method = str(spec.get("method", ""))[:40]
+    tokens = spec.get("num_speculative_tokens")
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or not 1 <= tokens <= 64:
+        raise InputError(
+            "--speculative-config: num_speculative_tokens must be an integer from 1 to 64",
+            hint="vLLM requires it; 1 to 5 is usual",
+        )
+    if method in SPEC_NO_MEMORY:
+        return 0
+    if method in SPEC_MTP:
+        if req.model.mtp_layers < 1:
+            raise InputError(
+                f"--speculative-config method {method}: {req.model.id} has no MTP layers",
+                hint="use method ngram, or a checkpoint with num_nextn_predict_layers",
+            )
+        return req.model.mtp_layers
+    raise InputError(
+        f"--speculative-config method {method or '(none)'} is not sized by the planner",
+        hint="the planner sizes ngram, suffix and the checkpoint's own MTP layers (mtp); a "
+        "separate draft model needs its own memory",
+    )
+
+
+def _with_online_quantization(model: ModelSpec, method: str | None) -> ModelSpec:
+    """The model as vLLM holds it after `--quantization fp8|bitsandbytes` of a bf16 checkpoint:
+    fp8 per-tensor weights (fp8.py Fp8LinearMethod, dynamic activation scales) or bitsandbytes
+    4-bit (bitsandbytes_loader.py in-flight quantization; blocksize 64, fp32 absmax)."""
+    if method is None:
+        return model
+    from swissai.models.model import Quantization
+
+    if method == "fp8":
+        quant = Quantization(method="fp8_tensor", format="fp8", online=True)
+    else:
+        quant = Quantization(
+            method="bnb_4bit", format="bitsandbytes", double_quant=False, online=True
+        )
+    return model.model_copy(update={"quantization": quant})
 
 
 def _validate_replicas(req: PlanRequest) -> None:
@@ -227,6 +346,9 @@ def _limits(req: PlanRequest, gpu: GpuSpec, behaviour: VllmBehaviour, util: floa
         gpu_memory_utilization=util,
         block_size=block,
         kv_cache_dtype=req.kv_cache_dtype,
+        enforce_eager=req.enforce_eager,
+        cpu_offload_gib=req.cpu_offload_gb,
+        spec_draft_layers=_speculative_draft_layers(req),
     )
 
 
@@ -347,6 +469,8 @@ def make_plan(req: PlanRequest) -> ServePlan:
     """Plan `req`; raises InputError for impossible requests, returns feasible=False otherwise."""
     validate_request(req)
     _validate_replicas(req)
+    option_warnings = validate_memory_options(req)
+    req = replace(req, model=_with_online_quantization(req.model, req.quantization))
     version, behaviour = behaviour_for(req.vllm_version)
     if req.model.model_type == "gpt_oss" and version < GPT_OSS_MIN_VLLM:
         raise InputError(
@@ -363,6 +487,7 @@ def make_plan(req: PlanRequest) -> ServePlan:
     kernel = select_moe_kernel(req.model, gpu, req.moe_backend)
     check_weights_supported(req.model, gpu)
     warnings: list[str] = list(hardware.warnings)  # probe/inventory findings
+    warnings += option_warnings
     if gpu.vendor == "nvidia" and gpu.sm < 80:
         warnings.append(
             f"{gpu.id} has no bf16: vLLM serves the model in float16 (same memory; a model "
@@ -801,6 +926,28 @@ def _suggestions(
     return out
 
 
+def _memory_args(req: PlanRequest) -> list[str]:
+    """The issue-15 settings as `vllm serve` flags, then the checked pass-through flags."""
+    out: list[str] = []
+    if req.quantization is not None:
+        out += ["--quantization", req.quantization]
+    if req.cpu_offload_gb:
+        out += ["--cpu-offload-gb", f"{req.cpu_offload_gb:g}"]
+    if req.swap_space_gb is not None:
+        out += ["--swap-space", f"{req.swap_space_gb:g}"]
+    if req.speculative_config is not None:
+        import json
+
+        out += ["--speculative-config", json.dumps(json.loads(req.speculative_config))]
+    if req.enforce_eager:
+        out.append("--enforce-eager")
+    if req.enable_prefix_caching is True:
+        out.append("--enable-prefix-caching")
+    from swissai.core.vllm_args import split_extra_args
+
+    return out + split_extra_args(list(req.extra_vllm_args))
+
+
 def _build_plan(
     req: PlanRequest,
     hardware: Hardware,
@@ -830,7 +977,9 @@ def _build_plan(
         layout=layout,
         limits=limits,
         tool_call_parser=tool_call_parser_for(model.model_type, version),
+        enable_prefix_caching=req.enable_prefix_caching is not False,
     )
+    args += _memory_args(req)
     r = 2  # GiB figures to two decimals, as vLLM prints them
     return ServePlan(
         model=PlanModel(

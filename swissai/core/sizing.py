@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swissai.core.vllm_versions import VllmBehaviour
-from swissai.core.weights import VOCAB_PADDING, round_up, weights_per_stage
+from swissai.core.weights import VOCAB_PADDING, mtp_layer_bytes, round_up, weights_per_stage
 from swissai.models.gpu import GIB, GpuSpec
 from swissai.models.model import ModelSpec
 
@@ -77,6 +77,13 @@ class Limits:
     gpu_memory_utilization: float
     block_size: int
     kv_cache_dtype: str  # "auto" | "fp8"
+    # --enforce-eager: no CUDA graphs are captured (no graph memory, slower decode)
+    enforce_eager: bool = False
+    # --cpu-offload-gb: this many GiB of weights per GPU live in CPU memory (vLLM multiplies
+    # the flag by 1024**3: it is GiB) and stream in every forward pass
+    cpu_offload_gib: float = 0.0
+    # speculative decoding with the checkpoint's MTP layers: draft layers on the last stage
+    spec_draft_layers: int = 0
 
 
 @dataclass(frozen=True)
@@ -319,12 +326,23 @@ def size_memory(
     worst: Sizing | None = None
     first_layer = 0
     for stage in stages:
-        layers = model.layer_attention[first_layer : first_layer + stage.layers]
+        layers = list(model.layer_attention[first_layer : first_layer + stage.layers])
         first_layer += stage.layers
         last = stage.stage == layout.pp - 1
-        weights = stage.bytes / GIB
+        stage_bytes = stage.bytes
+        if last and limits.spec_draft_layers:
+            # MTP draft layers: full-attention KV layers and weights on the last stage
+            layers += ["full"] * limits.spec_draft_layers
+            stage_bytes += limits.spec_draft_layers * mtp_layer_bytes(
+                model, tp=layout.tp, ep=layout.ep, moe_kernel=moe_kernel
+            )
+        weights = max(0.0, stage_bytes / GIB - limits.cpu_offload_gib)
         activation = activation_peak_bytes(model, layout, limits, behaviour, last) / GIB
-        graphs = CUDA_GRAPH_GIB_PER_SIZE_LAYER * capture_sizes(model, limits) * stage.layers
+        graphs = (
+            0.0
+            if limits.enforce_eager
+            else CUDA_GRAPH_GIB_PER_SIZE_LAYER * capture_sizes(model, limits) * stage.layers
+        )
         deducted = behaviour.cudagraphs_deducted
         kv = budget - weights - activation - non_torch - (graphs if deducted else 0.0)
         headroom = total - budget - CUDA_CONTEXT_GIB - (0.0 if deducted else graphs)

@@ -339,3 +339,116 @@ def is_gpt_oss(*names: str | None) -> bool:
 def reported_env_keys(env: Mapping[str, str], inherited: Mapping[str, str]) -> list[str]:
     """The keys a dry run prints: everything swissai set or changed, not the inherited rest."""
     return [k for k in env if inherited.get(k) != env[k]]
+
+
+# --- --extra-vllm-arg: flags passed through to `vllm serve` -------------------------------------
+
+# Flags the plan itself sets or sizes: passing them through would make the plan lie. Each maps
+# to the `swissai plan` option that does the same and is sized.
+PLANNED_FLAGS: dict[str, str] = {
+    "--model": "--model",
+    "--served-model-name": "the plan's model id",
+    "--tensor-parallel-size": "--tp",
+    "--pipeline-parallel-size": "--pp",
+    "--data-parallel-size": "--dp",
+    "--enable-expert-parallel": "--expert-parallel",
+    "--max-model-len": "--max-model-len",
+    "--max-num-seqs": "--max-num-seqs",
+    "--max-num-batched-tokens": "--max-num-batched-tokens",
+    "--gpu-memory-utilization": "--gpu-memory-utilization",
+    "--block-size": "--block-size",
+    "--kv-cache-dtype": "--kv-cache-dtype",
+    "--quantization": "--quantization",
+    "--enforce-eager": "--enforce-eager",
+    "--cpu-offload-gb": "--cpu-offload-gb",
+    "--swap-space": "--swap-space",
+    "--speculative-config": "--speculative-config",
+    "--enable-prefix-caching": "--enable-prefix-caching/--no-enable-prefix-caching",
+    "--no-enable-prefix-caching": "--enable-prefix-caching/--no-enable-prefix-caching",
+    "--tool-call-parser": "the plan's tool parser",
+    "--enable-auto-tool-choice": "the plan's tool parser",
+    "--host": "swissai serve --host / the rendered Service",
+    "--port": "swissai serve --port / the rendered Service",
+}
+# Flags that change GPU memory in ways the planner does not size: allowed, with a warning.
+UNSIZED_MEMORY_FLAGS = frozenset(
+    {
+        "--kv-cache-memory-bytes",
+        "--num-gpu-blocks-override",
+        "--compilation-config",
+        "--cuda-graph-sizes",
+        "--max-cudagraph-capture-size",
+        "--enable-lora",
+        "--max-loras",
+        "--max-lora-rank",
+        "--limit-mm-per-prompt",
+        "--mm-processor-cache-gb",
+        "--dtype",
+        "--max-num-partial-prefills",
+        "--calculate-kv-scales",
+        "--hf-overrides",
+    }
+)
+
+
+def split_extra_args(values: Sequence[str]) -> list[str]:
+    """`--extra-vllm-arg` values -> argv tokens: each value is one flag, `--flag`,
+    `--flag=value` or `--flag value` (split at the first space)."""
+    out: list[str] = []
+    for value in values:
+        text = value.strip()
+        if not text.startswith("--"):
+            raise InputError(
+                f"--extra-vllm-arg {text[:60]!r}: give a vLLM flag starting with --",
+                hint="e.g. --extra-vllm-arg=--max-logprobs=5 (one flag per option)",
+            )
+        flag, _, rest = text.partition(" ")
+        out.append(flag)
+        if rest.strip():
+            out.append(rest.strip())
+    return out
+
+
+def check_extra_args(tokens: Sequence[str]) -> list[str]:
+    """Refuse (exit 2) forbidden, unknown and plan-owned flags among the pass-through tokens, as
+    vLLM's parser reads them (core/vllm_flags: prefixes, `_` for `-`); return warnings for
+    flags that change memory outside the plan's sizing."""
+    from swissai.core.vllm_flag_table import VLLM_VERSION
+
+    refuse_forbidden_args(tokens, where="--extra-vllm-arg")
+    warnings: list[str] = []
+    expect_value = False
+    for token in tokens:
+        if expect_value and not token.startswith("--"):
+            expect_value = False
+            continue
+        flag = parse_flag(token)
+        if flag is None:
+            raise InputError(
+                f"--extra-vllm-arg: {token[:60]!r} is neither a flag nor a flag's value",
+                hint="one flag per --extra-vllm-arg, e.g. --extra-vllm-arg='--max-logprobs 5'",
+            )
+        if not flag.known:
+            raise InputError(
+                f"--extra-vllm-arg: {flag.token.split('=', 1)[0]} is not a flag of vLLM "
+                f"{VLLM_VERSION}'s `vllm serve`",
+                hint="check the spelling against `vllm serve --help`",
+            )
+        if flag.name in PLANNED_FLAGS:
+            raise InputError(
+                f"--extra-vllm-arg: {flag.name} is set by the plan itself",
+                hint=f"use swissai plan's {PLANNED_FLAGS[flag.name]} so that memory is sized "
+                "for it",
+            )
+        if flag.name in UNSIZED_MEMORY_FLAGS:
+            warnings.append(
+                f"--extra-vllm-arg {flag.name} changes GPU memory in a way the plan does not "
+                "size: keep a margin, and check the startup log (swissai serve compares it)"
+            )
+        expect_value = bool(flag.takes_value) and flag.value is None
+    if expect_value:
+        raise InputError(
+            f"--extra-vllm-arg: {tokens[-1]} needs a value",
+            hint="write --extra-vllm-arg='--flag value' or --extra-vllm-arg=--flag=value",
+        )
+    return warnings

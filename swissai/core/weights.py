@@ -81,6 +81,8 @@ def _matches_any(patterns: tuple[str, ...], module: str) -> bool:
 def _linear_bytes(model: ModelSpec, out_features: int, in_features: int, module: str) -> float:
     """Bytes of one dense linear layer's weight (+ scales) on one rank."""
     q = model.quantization
+    if q.method in QUANTIZED_LINEAR and not _unquantized(model, module):
+        return _quantized_linear_bytes(model, out_features, in_features)
     if q.method in ("fp8_block", "fp8_channel") and not _unquantized(model, module):
         weight = float(out_features * in_features)
         if q.method == "fp8_block":
@@ -90,6 +92,48 @@ def _linear_bytes(model: ModelSpec, out_features: int, in_features: int, module:
             scales = out_features  # one float32 scale per output channel
         return weight + scales * FP8_BLOCK_SCALE_BYTES
     return float(out_features * in_features * model.torch_dtype_bytes)
+
+
+QUANTIZED_LINEAR = ("fp8_tensor", "int_weight", "int8_w8a8", "bnb_4bit", "bnb_8bit")
+FP16 = 2  # scales of AWQ/GPTQ/compressed-tensors WNA16 are in the activation dtype
+INT32 = 4
+BNB_BLOCK = 64  # bitsandbytes 4-bit blocksize (bnb.functional.quantize_4bit default)
+BNB_NESTED_BLOCK = 256  # double quantization: 8-bit absmax, one fp32 scale per 256 blocks
+
+
+def _quantized_linear_bytes(model: ModelSpec, out_features: int, in_features: int) -> float:
+    """One quantized linear layer on one rank, as vLLM holds it after loading:
+
+    * int weight-only (AWQ, GPTQ, compressed-tensors WNA16; Marlin/Machete repack keeps the
+      byte count): packed weights out x in x bits/8, one fp16 scale per group of the input
+      dimension (per output channel when the group is the whole row), zero points of the same
+      packing when asymmetric (AWQ), and with GPTQ act-order the int32 g_idx and its sort
+      indices per input row (gptq_marlin.py; symmetric zero points are freed at load);
+    * int8 W8A8: int8 weights and one fp32 scale per output channel;
+    * fp8 per tensor (online `--quantization fp8`): fp8 weights and one fp32 scale;
+    * bitsandbytes 4-bit: two values per byte and one absmax per 64 weights, fp32 or, with
+      nested statistics, uint8 plus an fp32 per 256 blocks; 8-bit: int8 and fp32 per row.
+    """
+    q = model.quantization
+    weights = out_features * in_features
+    if q.method == "int_weight":
+        bits = q.bits or 4
+        groups = math.ceil(in_features / q.group_size) if q.group_size else 1
+        total = weights * bits / 8 + groups * out_features * FP16
+        if q.zero_point:
+            total += groups * out_features * bits / 8
+        if q.act_order:
+            total += 2 * in_features * INT32
+        return total
+    if q.method == "int8_w8a8":
+        return weights + out_features * FP8_BLOCK_SCALE_BYTES
+    if q.method == "fp8_tensor":
+        return weights + FP8_BLOCK_SCALE_BYTES
+    if q.method == "bnb_8bit":
+        return weights + out_features * FP8_BLOCK_SCALE_BYTES
+    blocks = math.ceil(weights / BNB_BLOCK)
+    absmax = blocks + math.ceil(blocks / BNB_NESTED_BLOCK) * 4 if q.double_quant else blocks * 4
+    return weights / 2 + absmax
 
 
 def _expert_bytes(
@@ -215,6 +259,20 @@ def weights_per_stage(
         total += rope_cache_bytes(model) if count else 0
         stages.append(StageWeights(stage, count, int(total), embedding, lm_head))
     return stages
+
+
+def mtp_layer_bytes(model: ModelSpec, *, tp: int, ep: int, moe_kernel: MoeKernel) -> int:
+    """One multi-token-prediction layer as vLLM loads it for speculative decoding
+    (deepseek_mtp.py, qwen3_next_mtp.py): a decoder layer like the model's last one, the
+    eh_proj (2 x hidden -> hidden, bf16, replicated) and three norms; DeepSeek's MTP module
+    also holds its own embedding and shared_head (vocab-parallel tables)."""
+    last = model.num_layers - 1
+    total = _attention_bytes(model, tp, last) + _mlp_bytes(model, tp, ep, last, moe_kernel)
+    total += 2 * model.hidden_size * model.hidden_size * BF16 + 5 * model.hidden_size * BF16
+    if model.model_type.startswith("deepseek"):
+        vocab_rank = math.ceil(round_up(model.vocab_size, VOCAB_PADDING) / tp)
+        total += 2 * vocab_rank * model.hidden_size * BF16
+    return int(total)
 
 
 def checkpoint_bytes(model: ModelSpec) -> int:

@@ -10,7 +10,17 @@ from swissai.models.base import Frozen
 
 AttentionKind = Literal["gqa", "mla"]
 LayerAttention = Literal["full", "sliding"]
-QuantMethod = Literal["none", "mxfp4", "fp8_block", "fp8_channel"]
+QuantMethod = Literal[
+    "none",
+    "mxfp4",
+    "fp8_block",
+    "fp8_channel",
+    "fp8_tensor",  # online `--quantization fp8` of a bf16 checkpoint: one scale per weight
+    "int_weight",  # weight-only integer (AWQ, GPTQ, compressed-tensors WNA16): bits + groups
+    "int8_w8a8",  # compressed-tensors W8A8 int8: int8 weights, fp32 per-channel scales
+    "bnb_4bit",  # bitsandbytes NF4/FP4 (pre-quantized or `--quantization bitsandbytes`)
+    "bnb_8bit",  # bitsandbytes LLM.int8
+]
 
 # Physical bounds of a decoder-only transformer, generous by an order of magnitude over the
 # largest published configs (config.json of each on Hugging Face): they refuse nonsense (a
@@ -40,15 +50,33 @@ class Quantization(Frozen):
     unquantized_modules: list[str] = Field(
         default_factory=list, description="modules_to_not_convert / ignore patterns, verbatim"
     )
+    format: str = Field("", description="the checkpoint's quant_method (awq, gptq, ...)")
+    bits: int | None = Field(None, ge=2, le=8, description="integer weight bits (int_weight)")
+    group_size: int | None = Field(
+        None, ge=1, description="weights per scale along the input dim; None = per channel"
+    )
+    zero_point: bool = Field(False, description="asymmetric: a zero point per group (AWQ)")
+    act_order: bool = Field(False, description="GPTQ desc_act: int32 g_idx + sort indices")
+    double_quant: bool = Field(True, description="bitsandbytes: 8-bit absmax (nested stats)")
+    online: bool = Field(False, description="quantized by vLLM at load (--quantization)")
 
     @property
     def label(self) -> str:
-        return {
+        if self.method == "int_weight":
+            group = f"group {self.group_size}" if self.group_size else "per-channel"
+            zp = ", zero points" if self.zero_point else ""
+            return f"int{self.bits} weight-only ({self.format or 'wNa16'}, {group}{zp}) + bf16"
+        text = {
             "none": "bf16",
             "mxfp4": "mxfp4 (experts, block-32 e8m0 scales) + bf16",
             "fp8_block": "fp8 e4m3 (block scales) + bf16",
             "fp8_channel": "fp8 e4m3 (per-channel scales) + bf16",
+            "fp8_tensor": "fp8 e4m3 (per-tensor scales) + bf16",
+            "int8_w8a8": "int8 w8a8 (per-channel scales) + bf16",
+            "bnb_4bit": "bitsandbytes 4-bit (block-64 absmax) + bf16",
+            "bnb_8bit": "bitsandbytes int8 (per-row scales) + bf16",
         }[self.method]
+        return text + (" (quantized by vLLM at load)" if self.online else "")
 
 
 class MlaDims(Frozen):
@@ -101,6 +129,9 @@ class ModelSpec(Frozen):
         max_length=MAX_LAYERS, description="attention type of every layer"
     )
     sliding_window: int | None = Field(None, ge=1, le=MAX_POSITIONS)
+    mtp_layers: int = Field(
+        0, ge=0, le=16, description="multi-token-prediction layers of the checkpoint (MTP)"
+    )
     rotary_dim: int | None = Field(
         None, ge=0, le=MAX_HEAD_DIM, description="RoPE dims per head; None = head_dim, 0 = none"
     )

@@ -42,6 +42,14 @@ class PlanOptions:
     replicas: int | None = None
     min_replicas: int = DEFAULT_MIN_REPLICAS
     gpu_profile: Path | None = None
+    quantization: str | None = None
+    enforce_eager: bool = False
+    cpu_offload_gb: float = 0.0
+    swap_space_gb: float | None = None
+    enable_prefix_caching: bool | None = None
+    speculative_config: str | None = None
+    extra_vllm_args: tuple[str, ...] = ()
+    check_extra_args_with_vllm: bool = True
 
 
 def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any = None) -> ServePlan:
@@ -72,14 +80,46 @@ def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any =
         concurrency=options.concurrency,
         replicas=options.replicas,
         min_replicas=options.min_replicas,
+        quantization=options.quantization,
+        enforce_eager=options.enforce_eager,
+        cpu_offload_gb=options.cpu_offload_gb,
+        swap_space_gb=options.swap_space_gb,
+        enable_prefix_caching=options.enable_prefix_caching,
+        speculative_config=options.speculative_config,
+        extra_vllm_args=tuple(options.extra_vllm_args),
     )
     validate_request(request)
+    if options.extra_vllm_args and options.check_extra_args_with_vllm:
+        _check_with_vllm_parser(request, on_event)
     hardware, hardware_note = resolve_hardware(
         options.gpus, options.inventory, nvml=nvml, gpu_profile=options.gpu_profile
     )
     if hardware_note:
         say(on_event, hardware_note)
     return plan_for(replace(request, hardware=hardware))
+
+
+def _check_with_vllm_parser(request: Any, on_event: EventSink) -> None:
+    """--extra-vllm-arg through vLLM's real parser where a vLLM is installed (this interpreter,
+    $SWISSAI_VLLM_PYTHON, or the `vllm` on PATH); otherwise the flag table only, said."""
+    from swissai.adapters.vllm_parser import parse_with_vllm
+    from swissai.core.planner import _memory_args
+    from swissai.errors import InputError
+
+    result = parse_with_vllm(_memory_args(request))
+    if result.python is None:
+        say(
+            on_event,
+            "--extra-vllm-arg checked against the flag table of vLLM "
+            f"{result.table_version} only: no vLLM installation found to parse it",
+        )
+        return
+    if result.error:
+        raise InputError(
+            f"--extra-vllm-arg: vLLM's parser ({result.python}) refuses it: {result.error}",
+            hint="check the flag and its value against `vllm serve --help`",
+        )
+    say(on_event, f"--extra-vllm-arg accepted by vLLM's parser ({result.python})")
 
 
 def gpu_ids() -> list[str]:

@@ -44,7 +44,14 @@ class Outcome:
         return not self.failures
 
 
+def _args(raw: list[Any], data: Path) -> list[str]:
+    """plan_args with `{data}` standing for the folder of the replay file (model configs of
+    checkpoints outside the catalog live in tests/data/model_configs/)."""
+    return [str(a).replace("{data}", str(data)) for a in raw]
+
+
 def load_replays(observations: Path, replays: Path) -> list[Replay]:
+    data = replays.resolve().parent
     obs = yaml.safe_load(observations.read_text(encoding="utf-8"))["observations"]
     sources = {o["id"]: str(o.get("source", "")) for o in obs}
     spec = yaml.safe_load(replays.read_text(encoding="utf-8"))
@@ -55,7 +62,7 @@ def load_replays(observations: Path, replays: Path) -> list[Replay]:
         out.append(
             Replay(
                 r["id"],
-                [str(a) for a in r["plan_args"]],
+                _args(r["plan_args"], data),
                 r["expect"],
                 bool(r["assert"]),
                 sources[r["id"]],
@@ -67,7 +74,7 @@ def load_replays(observations: Path, replays: Path) -> list[Replay]:
         out.append(
             Replay(
                 extra["id"],
-                [str(a) for a in rep["plan_args"]],
+                _args(rep["plan_args"], data),
                 rep["expect"],
                 bool(rep["assert"]),
                 str(extra["source"]),

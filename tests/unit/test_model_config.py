@@ -171,8 +171,8 @@ def _broken(mutate: Any) -> dict[str, Any]:
             "unknown layer type 'chunked_attention'",
         ),
         (
-            lambda c: c.update(quantization_config={"quant_method": "awq"}),
-            "quantization method 'awq' is not supported",
+            lambda c: c.update(quantization_config={"quant_method": "hqq"}),
+            "quantization method 'hqq' is not supported",
         ),
         (lambda c: c.update(quantization_config=["fp8"]), "must be a mapping"),
         (
