@@ -26,6 +26,7 @@ from swissai.models.model import (
     ModelSpec,
     MoeDims,
     Quantization,
+    StateDims,
 )
 
 # Bytes per unquantized parameter as vLLM serves it with --dtype auto: fp32 checkpoints are
@@ -224,7 +225,27 @@ def _compressed_tensors(qc: dict[str, Any]) -> Quantization:
     )
 
 
+# layer_types spellings of hybrid models (HF configs): Qwen3-Next / Kimi Linear
+# "linear_attention", Jamba/Falcon-H1/Granite-4 "mamba", LFM2 "conv"; all hold a fixed-size
+# recurrent state per request instead of a growing KV cache.
+STATE_LAYER_TYPES = ("linear_attention", "mamba", "mamba2", "conv")
+
+
 def _layer_attention(config: dict[str, Any], num_layers: int) -> list[LayerAttention]:
+    pattern = config.get("hybrid_override_pattern")
+    if isinstance(pattern, str) and len(pattern) == num_layers:
+        # Nemotron-H: M = Mamba-2 mixer, * = attention, - / E = MLP or MoE only (no cache;
+        # counted as state-free "full" layers would overstate KV, so they are refused for now)
+        if set(pattern) - {"M", "*"}:
+            raise InputError(
+                "config.json: hybrid_override_pattern with MLP-only layers is not sized yet",
+                hint="supported hybrids: layer_types with linear_attention/mamba, Qwen3-Next",
+            )
+        return ["state" if c == "M" else "full" for c in pattern]
+    interval = config.get("full_attention_interval")
+    if config.get("layer_types") is None and isinstance(interval, int) and interval > 1:
+        # Qwen3-Next: every interval-th layer is full attention, the others Gated DeltaNet
+        return ["full" if (i + 1) % interval == 0 else "state" for i in range(num_layers)]
     types = config.get("layer_types")
     if types is not None and not isinstance(types, list):
         raise InputError("config.json: 'layer_types' must be a list", hint=_HINT)
@@ -237,8 +258,10 @@ def _layer_attention(config: dict[str, Any], num_layers: int) -> list[LayerAtten
         for t in types:
             if t == "sliding_attention":
                 out.append("sliding")
-            elif t == "full_attention":
+            elif t in ("full_attention", "attention"):
                 out.append("full")
+            elif t in STATE_LAYER_TYPES:
+                out.append("state")
             else:
                 raise InputError(f"config.json: unknown layer type {_show(t)}")
         return out
@@ -247,6 +270,16 @@ def _layer_attention(config: dict[str, Any], num_layers: int) -> list[LayerAtten
         first = _int(config, "max_window_layers", default=num_layers, high=MAX_LAYERS)
         return ["full" if i < first else "sliding" for i in range(num_layers)]
     return ["full"] * num_layers
+
+
+def _shared_experts(config: dict[str, Any]) -> int:
+    """DeepSeek: n_shared_experts; Qwen2-MoE/Qwen3-Next: shared_expert_intermediate_size in
+    units of moe_intermediate_size."""
+    if config.get("shared_expert_intermediate_size"):
+        width = _positive(config, "shared_expert_intermediate_size", MAX_INTERMEDIATE_SIZE)
+        unit = _positive(config, "moe_intermediate_size", MAX_INTERMEDIATE_SIZE, default=width)
+        return max(1, width // unit)
+    return _int(config, "n_shared_experts", default=0, high=MAX_EXPERTS)
 
 
 def _rotary_dim(config: dict[str, Any], head_dim: int) -> int | None:
@@ -258,12 +291,72 @@ def _rotary_dim(config: dict[str, Any], head_dim: int) -> int | None:
     return None
 
 
+def _state_dims(config: dict[str, Any], hidden: int) -> StateDims | None:
+    """Dimensions of the non-attention mixer (Gated DeltaNet or Mamba-2) from config.json."""
+    if config.get("linear_num_value_heads"):
+        k_heads = _positive(config, "linear_num_key_heads", MAX_HEADS)
+        v_heads = _positive(config, "linear_num_value_heads", MAX_HEADS)
+        k_dim = _positive(config, "linear_key_head_dim", MAX_HEAD_DIM)
+        v_dim = _positive(config, "linear_value_head_dim", MAX_HEAD_DIM)
+        key, value = k_heads * k_dim, v_heads * v_dim
+        return StateDims(
+            kind="gated_delta_net",
+            conv_dim=2 * key + value,
+            conv_kernel=_positive(config, "linear_conv_kernel_dim", 64, default=4),
+            heads=v_heads,
+            head_k=k_dim,
+            head_v=v_dim,
+            inner=value,
+            # in_proj_qkvz (q, k, v, z) + in_proj_ba (b, a per value head)
+            in_proj_out=2 * key + 2 * value + 2 * v_heads,
+        )
+    if config.get("mamba_n_heads") or config.get("mamba_num_heads"):
+        heads = _int(config, "mamba_n_heads", "mamba_num_heads", low=1, high=MAX_HEADS)
+        head_dim = _int(config, "mamba_d_head", "mamba_head_dim", low=1, high=MAX_HEAD_DIM)
+        d_state = _int(config, "mamba_d_state", "ssm_state_size", default=128, low=1, high=4096)
+        groups = _int(config, "mamba_n_groups", "n_groups", default=1, low=1, high=MAX_HEADS)
+        inner = heads * head_dim
+        return StateDims(
+            kind="mamba2",
+            conv_dim=inner + 2 * groups * d_state,
+            conv_kernel=_int(config, "mamba_d_conv", "conv_kernel", default=4, low=1, high=64),
+            heads=heads,
+            head_k=head_dim,
+            head_v=d_state,
+            inner=inner,
+            in_proj_out=2 * inner + 2 * groups * d_state + heads,
+        )
+    return None
+
+
+# Sub-configs of multimodal checkpoints that the planner does not size (their encoders add
+# weights and a profiling peak; said as a plan warning).
+_TOWER_CONFIGS = ("vision_config", "audio_config", "speech_config")
+
+
+def _flatten_nested(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Multimodal and new-style configs nest the language model under `text_config` (Gemma 3,
+    Llama 4, Mistral 3, Qwen2.5-VL in transformers >= 4.5x): its keys win; the top level keeps
+    what describes the checkpoint (architectures, quantization_config, dtype)."""
+    text = config.get("text_config") or config.get("llm_config")
+    if not isinstance(text, dict):
+        return config, []
+    merged = {**config, **text}
+    for key in ("architectures", "quantization_config", "torch_dtype", "dtype"):
+        if config.get(key) is not None:
+            merged[key] = config[key]
+    merged.pop("text_config", None)
+    ignored = [k for k in _TOWER_CONFIGS if isinstance(config.get(k), dict)]
+    return merged, ignored
+
+
 def parse_model_config(
     config: dict[str, Any], *, model_id: str, source: str, hf_repo: str | None = None
 ) -> ModelSpec:
     """Derive a ModelSpec from a config.json mapping."""
     if not isinstance(config, dict):
         raise InputError("config.json must be a JSON object")
+    config, ignored_towers = _flatten_nested(config)
     archs = config.get("architectures") or ["unknown"]
     if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
         raise InputError("config.json: 'architectures' must be a list of names", hint=_HINT)
@@ -295,6 +388,13 @@ def parse_model_config(
     )
     layer_attention = _layer_attention(config, layers)
     rotary_dim = _rotary_dim(config, head_dim)
+    state = _state_dims(config, hidden) if "state" in layer_attention else None
+    if "state" in layer_attention and state is None:
+        raise InputError(
+            "config.json: linear-attention/Mamba layers without their dimensions",
+            hint="supported hybrids: Gated DeltaNet (linear_num_value_heads ...) and Mamba-2 "
+            "(mamba_n_heads ...)",
+        )
     if "sliding" not in layer_attention:
         sliding_window = None
 
@@ -332,7 +432,7 @@ def parse_model_config(
             moe_intermediate_size=_positive(
                 config, "moe_intermediate_size", MAX_INTERMEDIATE_SIZE, default=intermediate
             ),
-            num_shared_experts=_int(config, "n_shared_experts", default=0, high=MAX_EXPERTS),
+            num_shared_experts=_shared_experts(config),
             first_dense_layers=_int(config, "first_k_dense_replace", default=0, high=layers),
         )
 
@@ -357,7 +457,19 @@ def parse_model_config(
             attn += 2 * head_dim
     norms = 2 * hidden
     dense_mlp = 3 * hidden * intermediate
-    total = active = layers * (attn + norms)
+    num_state = layer_attention.count("state")
+    mixer = attn
+    total = active = (layers - num_state) * (attn + norms)
+    if state is not None:
+        mixer = (
+            hidden * state.in_proj_out
+            + state.conv_dim * state.conv_kernel
+            + state.inner * hidden
+            + 2 * state.heads
+            + state.inner
+        )
+        total += num_state * (mixer + norms)
+        active += num_state * (mixer + norms)
     if moe is None:
         total += layers * dense_mlp
         active += layers * dense_mlp
@@ -406,6 +518,8 @@ def parse_model_config(
         ),
         mla=mla,
         moe=moe,
+        state=state,
+        nested_config_ignored=ignored_towers,
         quantization=parse_quantization(config),
         params_total=total,
         params_active=active,

@@ -488,6 +488,12 @@ def make_plan(req: PlanRequest) -> ServePlan:
     check_weights_supported(req.model, gpu)
     warnings: list[str] = list(hardware.warnings)  # probe/inventory findings
     warnings += option_warnings
+    if req.model.nested_config_ignored:
+        warnings.append(
+            f"{req.model.id}: {', '.join(req.model.nested_config_ignored)} not sized (the "
+            "language model of text_config is); the encoder adds weights and a profiling peak, "
+            "so keep a margin or serve text-only"
+        )
     if gpu.vendor == "nvidia" and gpu.sm < 80:
         warnings.append(
             f"{gpu.id} has no bf16: vLLM serves the model in float16 (same memory; a model "

@@ -110,10 +110,12 @@ class KvGeometry:
     num_full_groups: int
     num_sliding_groups: int
     bytes_per_token: int  # full-attention layers, this rank
+    num_state_groups: int = 0  # hybrid models: groups of linear-attention / Mamba layers
+    block_size: int = 0  # attention block size in tokens (raised for hybrid models); 0 = limits
 
     @property
     def groups(self) -> int:
-        return self.num_full_groups + self.num_sliding_groups
+        return self.num_full_groups + self.num_sliding_groups + self.num_state_groups
 
 
 @dataclass(frozen=True)
@@ -194,16 +196,33 @@ def kv_geometry(model: ModelSpec, layers: Sequence[str], tp: int, limits: Limits
     else:
         kv_heads_rank = max(1, model.num_kv_heads // tp)
         per_token_layer = 2 * kv_heads_rank * model.head_dim * dtype
-    page = bs * per_token_layer
     full = sum(1 for a in layers if a == "full")
-    sliding = len(layers) - full
-    if full and sliding:
-        group_size = min(full, sliding)
-        full_groups, sliding_groups = math.ceil(full / group_size), math.ceil(sliding / group_size)
-    else:
-        group_size = len(layers)
-        full_groups, sliding_groups = (1, 0) if full else (0, 1)
-    return KvGeometry(page, group_size, full_groups, sliding_groups, full * per_token_layer)
+    state = sum(1 for a in layers if a == "state")
+    sliding = len(layers) - full - state
+    if state and model.state is not None:
+        # Hybrid KV cache manager (vllm/platforms/interface.py + config/vllm.py
+        # `verify_and_update_config` of hybrid models): the attention block size grows, in
+        # steps of the kernel alignment (16), until an attention page holds a whole per-request
+        # state; state pages are padded to the attention page. Each state layer then keeps one
+        # page per request (no prefix caching of states) instead of one per block of tokens.
+        state_bytes = model.state.state_bytes(tp)
+        align = 16
+        bs = max(bs, align * math.ceil(state_bytes / (align * per_token_layer)))
+    page = bs * per_token_layer
+    counts = [c for c in (full, sliding, state) if c]
+    group_size = min(counts) if len(counts) > 1 else len(layers)
+    full_groups = math.ceil(full / group_size) if full else 0
+    sliding_groups = math.ceil(sliding / group_size) if sliding else 0
+    state_groups = math.ceil(state / group_size) if state else 0
+    return KvGeometry(
+        page,
+        group_size,
+        full_groups,
+        sliding_groups,
+        full * per_token_layer,
+        state_groups,
+        bs,
+    )
 
 
 def blocks_per_request(
@@ -213,8 +232,9 @@ def blocks_per_request(
     behaviour: VllmBehaviour,
     max_concurrent_batches: int,
 ) -> int:
-    """Blocks one max_model_len request needs per layer slot (get_max_concurrency_for_...)."""
-    bs = limits.block_size
+    """Blocks one max_model_len request needs per layer slot (get_max_concurrency_for_...);
+    a state group (hybrid models) holds one page per request."""
+    bs = geometry.block_size or limits.block_size
     full = geometry.num_full_groups * math.ceil(limits.max_model_len / bs)
     sliding = 0
     if geometry.num_sliding_groups:
@@ -224,7 +244,7 @@ def blocks_per_request(
             in_flight *= max_concurrent_batches
         tokens = min(window - 1 + in_flight, limits.max_model_len)
         sliding = geometry.num_sliding_groups * (math.ceil(tokens / bs) + 1)
-    return full + sliding
+    return full + sliding + geometry.num_state_groups
 
 
 @dataclass(frozen=True)
@@ -252,7 +272,7 @@ def kv_capacity(
     per_request = blocks_per_request(model, geometry, limits, behaviour, max_concurrent_batches)
     concurrency = num_blocks / per_request if per_request else 0.0
     if behaviour.kv_tokens_line == "blocks_per_group":
-        tokens = num_blocks // geometry.groups * limits.block_size
+        tokens = num_blocks // geometry.groups * (geometry.block_size or limits.block_size)
     else:
         tokens = int(concurrency * limits.max_model_len)
     return KvCapacity(geometry, num_blocks, per_request, concurrency, tokens)

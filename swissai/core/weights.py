@@ -164,7 +164,23 @@ def _expert_bytes(
     return experts_rank * (w13 + w2)
 
 
+def _state_mixer_bytes(model: ModelSpec, tp: int, layer: int) -> float:
+    """A linear-attention / Mamba-2 mixer on one rank (qwen3_next.py GatedDeltaNet,
+    mamba_mixer2.py): in_proj column-parallel, out_proj row-parallel, the depthwise conv1d and
+    the per-head A/dt and gated norm replicated over the TP split of heads."""
+    st = model.state
+    assert st is not None
+    module = f"model.layers.{layer}.linear_attn"
+    total = _linear_bytes(model, st.in_proj_out // tp, model.hidden_size, module + ".in_proj")
+    total += _linear_bytes(model, model.hidden_size, st.inner // tp, module + ".out_proj")
+    total += st.conv_dim // tp * st.conv_kernel * BF16
+    total += 2 * max(1, st.heads // tp) * 4 + st.inner // tp * BF16  # A_log, dt_bias fp32; norm
+    return total
+
+
 def _attention_bytes(model: ModelSpec, tp: int, layer: int) -> float:
+    if model.state is not None and model.layer_attention[layer] == "state":
+        return _state_mixer_bytes(model, tp, layer)
     module = f"model.layers.{layer}.self_attn"
     hidden = model.hidden_size
     heads_rank = model.num_attention_heads // tp

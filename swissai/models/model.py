@@ -9,7 +9,7 @@ from pydantic import Field
 from swissai.models.base import Frozen
 
 AttentionKind = Literal["gqa", "mla"]
-LayerAttention = Literal["full", "sliding"]
+LayerAttention = Literal["full", "sliding", "state"]  # state: linear attention / Mamba
 QuantMethod = Literal[
     "none",
     "mxfp4",
@@ -89,6 +89,30 @@ class MlaDims(Frozen):
     v_head_dim: int = Field(ge=1, le=MAX_HEAD_DIM)
 
 
+class StateDims(Frozen):
+    """Non-attention (linear-attention / Mamba-style) layers: the recurrent state vLLM's hybrid
+    KV manager keeps per request (mamba_utils.py state shapes) and the mixer's projections.
+
+    conv state: conv_dim x (conv_kernel - 1); temporal state: heads x head_k x head_v; both
+    split over TP by heads/channels. in_proj: hidden -> in_proj_out; out_proj: inner -> hidden.
+    """
+
+    kind: Literal["gated_delta_net", "mamba2"]
+    conv_dim: int = Field(ge=1, le=MAX_INTERMEDIATE_SIZE)
+    conv_kernel: int = Field(ge=1, le=64)
+    heads: int = Field(ge=1, le=MAX_HEADS)
+    head_k: int = Field(ge=1, le=MAX_HEAD_DIM)
+    head_v: int = Field(ge=1, le=MAX_HEAD_DIM)
+    inner: int = Field(ge=1, le=MAX_INTERMEDIATE_SIZE, description="value / SSM inner width")
+    in_proj_out: int = Field(ge=1, le=4 * MAX_INTERMEDIATE_SIZE)
+
+    def state_bytes(self, tp: int, dtype_bytes: int = 2) -> int:
+        """One layer's state for one request on one rank."""
+        conv = self.conv_dim // tp * (self.conv_kernel - 1)
+        temporal = max(1, self.heads // tp) * self.head_k * self.head_v
+        return (conv + temporal) * dtype_bytes
+
+
 class MoeDims(Frozen):
     """Mixture-of-experts dimensions."""
 
@@ -137,6 +161,11 @@ class ModelSpec(Frozen):
     )
     mla: MlaDims | None = None
     moe: MoeDims | None = None
+    state: StateDims | None = Field(None, description="hybrid models: non-attention layers")
+    nested_config_ignored: list[str] = Field(
+        default_factory=list,
+        description="sub-configs of a multimodal config.json not sized (e.g. vision_config)",
+    )
     quantization: Quantization = Quantization()
     params_total: int = Field(
         ge=1, description="parameters, embeddings included, MTP heads excluded"
@@ -150,3 +179,7 @@ class ModelSpec(Frozen):
     @property
     def num_sliding_layers(self) -> int:
         return sum(1 for a in self.layer_attention if a == "sliding")
+
+    @property
+    def num_state_layers(self) -> int:
+        return sum(1 for a in self.layer_attention if a == "state")
