@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -126,6 +127,57 @@ def main() -> None:
             f"{name:12} {len(values):>3} {statistics.median(values) * 100:>7.2f}% "
             f"{max(values) * 100:>7.2f}%   {statistics.median(kv) * 100:>17.2f}% {max(kv) * 100:>7.2f}%"
         )
+    print()
+    breakdown(outcomes)
+
+
+def _family(args: list[str]) -> str:
+    """Model family of a replay: the catalog id's stem, or the config file's name."""
+    model = args[args.index("--model") + 1]
+    name = Path(model).stem.lower()
+    for family in ("gpt-oss", "llama", "qwen3", "deepseek", "mixtral"):
+        if family.replace("-", "") in name.replace("-", ""):
+            return family
+    return name
+
+
+def _gpu(args: list[str]) -> str:
+    return args[args.index("--gpus") + 1].split("@")[0].split("x", 1)[1]
+
+
+def breakdown(outcomes: list[Outcome]) -> None:
+    """Median and worst absolute error per model family and per GPU (asserted rows; weights and
+    KV cache, the latter where the observed KV is above 1 GiB), with the verdicts."""
+    for label, key in (("family", _family), ("GPU", _gpu)):
+        groups: dict[str, list[Outcome]] = {}
+        for o in outcomes:
+            if o.replay.asserted:
+                groups.setdefault(key(o.replay.plan_args), []).append(o)
+        print(
+            f"{label:12} {'rows':>4} {'weights med':>11} {'worst':>7} {'KV med':>7} {'worst':>7}"
+            f" {'verdicts':>9}"
+        )
+        for name in sorted(groups):
+            rows = groups[name]
+            w = [abs(o.errors["weights"]) for o in rows if "weights" in o.errors]
+            kv = [
+                abs(o.errors["kv_cache"])
+                for o in rows
+                if "kv_cache" in o.errors and o.replay.expect["kv_cache_gib"] > 1
+            ]
+            agree = sum(
+                1 for o in rows if o.predicted["feasible"] == o.replay.expect.get("feasible")
+            )
+
+            def cell(values: list[float], f: Any) -> str:
+                return f"{f(values) * 100:.2f}%" if values else "-"
+
+            print(
+                f"{name[:12]:12} {len(rows):>4} {cell(w, statistics.median):>11} "
+                f"{cell(w, max):>7} {cell(kv, statistics.median):>7} {cell(kv, max):>7} "
+                f"{agree:>4}/{len(rows):<4}"
+            )
+        print()
 
 
 def published_throughput() -> None:
