@@ -16,6 +16,7 @@ See docs/api.md; its examples run as tests (tests/unit/test_api_examples.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,14 @@ def plan(
     concurrency: int | None = None,
     replicas: int | None = None,
     min_replicas: int = 2,
+    gpu_profile: str | Path | None = None,
+    quantization: str | None = None,
+    enforce_eager: bool = False,
+    cpu_offload_gb: float = 0.0,
+    swap_space_gb: float | None = None,
+    enable_prefix_caching: bool | None = None,
+    speculative_config: str | None = None,
+    extra_vllm_args: Sequence[str] = (),
     on_event: EventSink = log_events,
 ) -> ServePlan:
     """`swissai plan`: size memory and choose the layout. An infeasible plan is returned with
@@ -131,6 +140,14 @@ def plan(
         concurrency=concurrency,
         replicas=replicas,
         min_replicas=min_replicas,
+        gpu_profile=Path(gpu_profile) if gpu_profile is not None else None,
+        quantization=quantization,
+        enforce_eager=enforce_eager,
+        cpu_offload_gb=cpu_offload_gb,
+        swap_space_gb=swap_space_gb,
+        enable_prefix_caching=enable_prefix_caching,
+        speculative_config=speculative_config,
+        extra_vllm_args=tuple(extra_vllm_args),
     )
     return make_plan(options, on_event=on_event)
 
