@@ -211,6 +211,7 @@ SPEC_NO_MEMORY = ("ngram", "suffix")
 SPEC_MTP = ("mtp", "deepseek_mtp", "qwen3_next_mtp", "glm4_moe_mtp", "ernie_mtp", "mimo_mtp")
 MAX_CPU_OFFLOAD_GB = 4096.0
 MAX_SWAP_SPACE_GB = 4096.0
+MAX_SPECULATIVE_CONFIG_CHARS = 4096  # vLLM's own examples are under 200; refuses nesting bombs
 
 
 def validate_memory_options(req: PlanRequest) -> list[str]:
@@ -265,9 +266,14 @@ def _speculative_draft_layers(req: PlanRequest) -> int:
 
     if req.speculative_config is None:
         return 0
+    if len(req.speculative_config) > MAX_SPECULATIVE_CONFIG_CHARS:
+        raise InputError(
+            f"--speculative-config is longer than {MAX_SPECULATIVE_CONFIG_CHARS} characters",
+            hint='e.g. {"method": "ngram", "num_speculative_tokens": 3}',
+        )
     try:
         spec = json.loads(req.speculative_config)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InputError(
             f"--speculative-config is not JSON ({str(exc)[:60]})",
             hint='e.g. --speculative-config \'{"method": "ngram", "num_speculative_tokens": 3}\'',

@@ -150,6 +150,10 @@ def test_speculative_decoding_memory() -> None:
     assert code == 2 and "not sized" in out
     code, out = run(*BASE, "--speculative-config", "{nope")
     assert code == 2 and "not JSON" in out
+    code, out = run(*BASE, "--speculative-config", "[" * 4000)
+    assert code == 2 and "Traceback" not in out
+    code, out = run(*BASE, "--speculative-config", "[" * 5000)
+    assert code == 2 and "longer than" in out
 
 
 # --- --extra-vllm-arg --------------------------------------------------------------------------
