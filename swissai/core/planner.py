@@ -18,6 +18,7 @@ from swissai.core.availability import availability_for
 from swissai.core.estimates import Estimates, estimate
 from swissai.core.gpu_inventory import driver_finding
 from swissai.core.kernels import attention_backend, moe_kernel_env, select_moe_kernel
+from swissai.core.lora import LoraOptions, lora_args, lora_gib_for, plan_lora
 from swissai.core.parallelism import Placement, candidate_layouts, layout_problem, place
 from swissai.core.sizing import Layout, Limits, Sizing, size_memory
 from swissai.core.vllm_args import OFFLINE_ENV, serve_args, tool_call_parser_for
@@ -80,6 +81,7 @@ class PlanRequest:
     # `--min-replicas N`: prefer layouts with at least N replicas (1 accepts a single replica).
     replicas: int | None = None
     min_replicas: int = DEFAULT_MIN_REPLICAS
+    lora: LoraOptions | None = None  # `--lora NAME=DIR` ...: core/lora.py sizes the slots
 
     @property
     def layout_forced(self) -> bool:
@@ -255,12 +257,16 @@ def _evaluate(
                 "replica(s) fit",
             )
         placement = replace(placement, replicas=req.replicas)
-    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe")
+    sizing = size_memory(
+        req.model, gpu, layout, limits, behaviour, kernel or "fused_moe", lora_gib_for(req, layout)
+    )
     served = sizing.max_concurrency * layout.dp * placement.replicas
     if sizing.kv_cache_gib <= 0:
         reason = (
             f"no room for the KV cache ({sizing.kv_cache_gib:.2f} GiB after weights "
-            f"{sizing.weights_gib:.2f}, activations {sizing.activation_peak_gib:.2f}, "
+            f"{sizing.weights_gib:.2f}, "
+            + (f"LoRA slots {sizing.lora_gib:.2f}, " if sizing.lora_gib else "")
+            + f"activations {sizing.activation_peak_gib:.2f}, "
             f"non-torch {sizing.non_torch_gib:.2f}"
             + (f", CUDA graphs {sizing.cuda_graphs_gib:.2f}" if sizing.cuda_graphs_deducted else "")
             + " GiB)"
@@ -574,7 +580,9 @@ def _fits(
     kernel: str | None,
     layout: Layout,
 ) -> Sizing | None:
-    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe")
+    sizing = size_memory(
+        req.model, gpu, layout, limits, behaviour, kernel or "fused_moe", lora_gib_for(req, layout)
+    )
     return sizing if sizing.feasible_memory else None
 
 
@@ -684,6 +692,8 @@ def _build_plan(
         limits=limits,
         tool_call_parser=tool_call_parser_for(model.model_type, version),
     )
+    if req.lora is not None and req.lora.enabled:
+        args += lora_args(req.lora, layout)
     r = 2  # GiB figures to two decimals, as vLLM prints them
     return ServePlan(
         model=PlanModel(
@@ -774,4 +784,5 @@ def _build_plan(
             basis=est.basis,
         ),
         availability=availability,
+        lora=plan_lora(req.model, req.lora, layout),
     )

@@ -104,6 +104,7 @@ class Sizing:
     max_concurrency: float
     kv_tokens: int
     stage: int
+    lora_gib: float = 0.0  # LoRA slots (core/lora.py), 0 without adapters
 
     @property
     def feasible_memory(self) -> bool:
@@ -242,8 +243,10 @@ def size_memory(
     limits: Limits,
     behaviour: VllmBehaviour,
     moe_kernel: str,
+    lora_gib: float = 0.0,
 ) -> Sizing:
-    """Size every pipeline stage and return the one that limits the KV cache."""
+    """Size every pipeline stage and return the one that limits the KV cache. `lora_gib`: the
+    LoRA slots vLLM allocates with the model (core/lora.py), charged like weights."""
     total = gpu.memory_total_gib
     budget = total * limits.gpu_memory_utilization
     stages = weights_per_stage(
@@ -264,7 +267,7 @@ def size_memory(
         activation = activation_peak_bytes(model, layout, limits, behaviour, last) / GIB
         graphs = CUDA_GRAPH_GIB_PER_SIZE_LAYER * capture_sizes(model, limits) * stage.layers
         deducted = behaviour.cudagraphs_deducted
-        kv = budget - weights - activation - non_torch - (graphs if deducted else 0.0)
+        kv = budget - weights - lora_gib - activation - non_torch - (graphs if deducted else 0.0)
         headroom = total - budget - CUDA_CONTEXT_GIB - (0.0 if deducted else graphs)
         cap = kv_capacity(
             model, layers, layout.tp, limits, behaviour, int(kv * GIB), max_concurrent_batches
@@ -287,6 +290,7 @@ def size_memory(
             max_concurrency=concurrency,
             kv_tokens=tokens,
             stage=stage.stage,
+            lora_gib=lora_gib,
         )
         if worst is None or (sizing.num_blocks, sizing.kv_cache_gib) < (
             worst.num_blocks,

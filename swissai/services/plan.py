@@ -41,6 +41,11 @@ class PlanOptions:
     concurrency: int | None = None
     replicas: int | None = None
     min_replicas: int = DEFAULT_MIN_REPLICAS
+    # LoRA adapters: `--lora NAME=DIR` (repeatable) and vLLM's slot flags (core/lora.py)
+    lora: tuple[str, ...] = ()
+    max_loras: int | None = None
+    max_lora_rank: int | None = None
+    max_cpu_loras: int | None = None
 
 
 def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any = None) -> ServePlan:
@@ -71,12 +76,39 @@ def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any =
         concurrency=options.concurrency,
         replicas=options.replicas,
         min_replicas=options.min_replicas,
+        lora=_lora_options(options),
     )
     validate_request(request)
     hardware, hardware_note = resolve_hardware(options.gpus, options.inventory, nvml=nvml)
     if hardware_note:
         say(on_event, hardware_note)
     return plan_for(replace(request, hardware=hardware))
+
+
+def _lora_options(options: PlanOptions) -> Any:
+    """`--lora NAME=DIR` etc. -> core LoraOptions (each directory read for its rank); None when
+    no LoRA flag was given. Exit 2 for a missing directory or a hub id (nothing is downloaded)."""
+    if not options.lora and options.max_loras is None:
+        if options.max_lora_rank is not None or options.max_cpu_loras is not None:
+            from swissai.errors import InputError
+
+            raise InputError(
+                "--max-lora-rank/--max-cpu-loras need --lora NAME=DIR or --max-loras",
+                hint="give the adapters to serve with --lora NAME=DIR",
+            )
+        return None
+    from swissai.adapters.lora_files import read_adapter
+    from swissai.core.lora import LoraOptions, parse_lora_spec, resolve
+
+    adapters = tuple(read_adapter(parse_lora_spec(spec)) for spec in options.lora)
+    lora = LoraOptions(
+        adapters=adapters,
+        max_loras=options.max_loras,
+        max_lora_rank=options.max_lora_rank,
+        max_cpu_loras=options.max_cpu_loras,
+    )
+    resolve(lora)  # bad values are exit 2 before the machine is probed
+    return lora
 
 
 def gpu_ids() -> list[str]:
