@@ -20,14 +20,14 @@ def read_adapter(adapter: LoraAdapter) -> LoraAdapter:
     if not root.is_dir():
         looks_like_hub = "/" in adapter.path and not adapter.path.startswith((".", "/", "~"))
         raise InputError(
-            f"--lora {adapter.name}={adapter.path}: not a directory"
+            f"LoRA adapter {adapter.name}={adapter.path}: not a directory"
             + (" (hub ids are not downloaded)" if looks_like_hub else ""),
             hint="give the local directory holding adapter_config.json and the weights",
         )
     config_path = root / ADAPTER_CONFIG
     if not config_path.is_file():
         raise InputError(
-            f"--lora {adapter.name}: {config_path} is missing",
+            f"LoRA adapter {adapter.name}: {config_path} is missing",
             hint="a PEFT LoRA adapter directory has adapter_config.json next to its weights",
         )
     config = load_data_file(config_path, DOCUMENT_LIMITS, what="adapter config")
@@ -43,7 +43,7 @@ def read_adapter(adapter: LoraAdapter) -> LoraAdapter:
         raise InputError(f"adapter config {config_path}: 'r' must be a positive integer")
     if not any((root / name).is_file() for name in ADAPTER_WEIGHTS):
         raise InputError(
-            f"--lora {adapter.name}: no {' or '.join(ADAPTER_WEIGHTS)} in {root}",
+            f"LoRA adapter {adapter.name}: no {' or '.join(ADAPTER_WEIGHTS)} in {root}",
             hint="copy the adapter's weights next to adapter_config.json",
         )
     return LoraAdapter(name=adapter.name, path=str(root.resolve()), rank=rank)
