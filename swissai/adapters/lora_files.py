@@ -46,4 +46,11 @@ def read_adapter(adapter: LoraAdapter) -> LoraAdapter:
             f"LoRA adapter {adapter.name}: no {' or '.join(ADAPTER_WEIGHTS)} in {root}",
             hint="copy the adapter's weights next to adapter_config.json",
         )
-    return LoraAdapter(name=adapter.name, path=str(root.resolve()), rank=rank)
+    targets = config.get("target_modules")
+    modules: tuple[str, ...] = ()
+    if isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets):
+        # a list of module names; a string ("all-linear", a regex) leaves vLLM's default
+        modules = tuple(sorted({t.rsplit(".", 1)[-1] for t in targets}))
+    return LoraAdapter(
+        name=adapter.name, path=str(root.resolve()), rank=rank, target_modules=modules
+    )

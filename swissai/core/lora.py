@@ -52,6 +52,8 @@ class LoraAdapter:
     name: str
     path: str  # a local directory (plan/serve) or the in-pod path (render)
     rank: int | None = None  # adapter_config.json `r`, where known
+    # adapter_config.json `target_modules` (a list of module names), () = unknown or all
+    target_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,21 +137,44 @@ def resolve(options: LoraOptions) -> tuple[int, int, int]:
     return max_loras, rank, cpu
 
 
-def lora_bytes_per_slot(model: ModelSpec, *, tp: int, pp: int, ep: int, rank: int) -> int:
-    """GPU bytes one adapter slot takes on one GPU of the most loaded pipeline stage."""
+# adapter-visible module names -> the vLLM layer that carries their LoRA (packed_modules_mapping)
+ATTENTION_QKV = frozenset({"q_proj", "k_proj", "v_proj", "qkv_proj"})
+MLP_NAMES = frozenset({"gate_proj", "up_proj", "gate_up_proj", "down_proj", "experts"})
+
+
+def target_modules(options: LoraOptions) -> tuple[str, ...]:
+    """The union of the adapters' target modules, sorted: vLLM's `--lora-target-modules`, which
+    makes it wrap only those layers (vllm/lora/utils.py is_in_target_modules). () when any
+    adapter does not list its modules (vLLM then wraps every supported layer)."""
+    if not options.adapters or any(not a.target_modules for a in options.adapters):
+        return ()
+    return tuple(sorted({m for a in options.adapters for m in a.target_modules}))
+
+
+def lora_bytes_per_slot(
+    model: ModelSpec, *, tp: int, pp: int, ep: int, rank: int, targets: tuple[str, ...] = ()
+) -> int:
+    """GPU bytes one adapter slot takes on one GPU of the most loaded pipeline stage; `targets`
+    restricts it to the layers `--lora-target-modules` wraps (() = every supported layer)."""
+
+    def on(*names: str) -> int:
+        return 1 if not targets or any(n in targets for n in names) else 0
+
     h = model.hidden_size
     q_out = model.num_attention_heads * model.head_dim
     kv_out = model.num_kv_heads * model.head_dim
-    attention = (
+    attention = on(*ATTENTION_QKV) * (
         3 * rank * h  # qkv A: one slice per q, k, v over the full input
         + rank * (q_out + 2 * kv_out) // tp  # qkv B: output sharded
-        + rank * q_out // tp  # o_proj A: input sharded
+    ) + on("o_proj") * (
+        rank * q_out // tp  # o_proj A: input sharded
         + rank * h  # o_proj B: full output
     )
-    dense_mlp = (
+    dense_mlp = on("gate_proj", "up_proj", "gate_up_proj") * (
         2 * rank * h  # gate_up A
         + rank * 2 * model.intermediate_size // tp  # gate_up B
-        + rank * model.intermediate_size // tp  # down A
+    ) + on("down_proj") * (
+        rank * model.intermediate_size // tp  # down A
         + rank * h  # down B
     )
     moe = model.moe
@@ -158,7 +183,7 @@ def lora_bytes_per_slot(model: ModelSpec, *, tp: int, pp: int, ep: int, rank: in
     else:
         experts = math.ceil(moe.num_experts / max(1, ep))
         inter = moe.moe_intermediate_size // (1 if ep > 1 else tp)
-        expert = experts * rank * (2 * h + 2 * inter + inter + h)
+        expert = on(*MLP_NAMES) * experts * rank * (2 * h + 2 * inter + inter + h)
         per_layer = [
             attention + (dense_mlp if i < moe.first_dense_layers else expert)
             for i in range(model.num_layers)
@@ -173,7 +198,9 @@ def lora_bytes_per_slot(model: ModelSpec, *, tp: int, pp: int, ep: int, rank: in
 def size_lora(model: ModelSpec, options: LoraOptions, *, tp: int, pp: int, ep: int) -> LoraSizing:
     """The memory `options` make vLLM reserve, per GPU (GPU) and per replica (host cache)."""
     max_loras, rank, cpu = resolve(options)
-    slot = lora_bytes_per_slot(model, tp=tp, pp=pp, ep=ep, rank=rank)
+    slot = lora_bytes_per_slot(
+        model, tp=tp, pp=pp, ep=ep, rank=rank, targets=target_modules(options)
+    )
     return LoraSizing(
         max_loras=max_loras,
         max_lora_rank=rank,
@@ -219,6 +246,10 @@ def lora_args(options: LoraOptions, layout: Layout | None = None) -> list[str]:
         "--max-cpu-loras",
         str(cpu),
     ]
+    targets = target_modules(options)
+    if targets:
+        args.append("--lora-target-modules")
+        args += list(targets)
     if options.adapters:
         args.append("--lora-modules")
         args += [f"{a.name}={a.path}" for a in options.adapters]

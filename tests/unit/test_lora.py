@@ -26,12 +26,15 @@ from swissai.models.plan import ServePlan
 from tests.swissai_inprocess import swissai
 
 
-def adapter_dir(root: Path, name: str = "legal", rank: int = 16) -> Path:
+def adapter_dir(
+    root: Path, name: str = "legal", rank: int = 16, targets: list[str] | None = None
+) -> Path:
     path = root / name
     path.mkdir(parents=True)
-    (path / "adapter_config.json").write_text(
-        json.dumps({"peft_type": "LORA", "r": rank, "target_modules": ["q_proj", "v_proj"]})
-    )
+    config: dict[str, object] = {"peft_type": "LORA", "r": rank}
+    if targets is not None:
+        config["target_modules"] = targets
+    (path / "adapter_config.json").write_text(json.dumps(config))
     (path / "adapter_model.safetensors").write_bytes(b"{}")
     return path
 
@@ -50,6 +53,9 @@ def test_dense_slot_bytes_match_vllm_shapes() -> None:
     assert lora_bytes_per_slot(m, tp=2, pp=1, ep=1, rank=16) < expected
     # PP: the most loaded stage holds half the layers
     assert lora_bytes_per_slot(m, tp=1, pp=2, ep=1, rank=16) == expected // 2
+    # --lora-target-modules o_proj: vLLM wraps only o_proj
+    o_proj = (r * q + r * h) * m.num_layers * 2
+    assert lora_bytes_per_slot(m, tp=1, pp=1, ep=1, rank=16, targets=("o_proj",)) == o_proj
 
 
 def test_moe_experts_dominate_gpt_oss() -> None:
@@ -60,7 +66,7 @@ def test_moe_experts_dominate_gpt_oss() -> None:
 
 
 def test_plan_with_adapters_takes_the_slots_from_the_kv_cache(tmp_path: Path) -> None:
-    a = adapter_dir(tmp_path)
+    a = adapter_dir(tmp_path, targets=["q_proj", "v_proj"])
     base = ["plan", "-o", "json", "--model", "llama-3.1-8b-instruct", "--gpus", "1xl40s-48gb"]
     plain = ServePlan.model_validate_json(swissai(*base).stdout)
     res = swissai(*base, "--lora", f"legal={a}", "--max-loras", "4")
@@ -76,6 +82,9 @@ def test_plan_with_adapters_takes_the_slots_from_the_kv_cache(tmp_path: Path) ->
     assert args[-1] == "--enable-lora"
     assert args[args.index("--max-loras") + 1] == "4"
     assert adapters_in_args(args) == [("legal", str(a))]
+    # only the adapter's modules are wrapped (and sized)
+    at = args.index("--lora-target-modules")
+    assert args[at + 1 : at + 3] == ["q_proj", "v_proj"]
 
 
 def test_adapters_that_do_not_fit_make_the_plan_infeasible(tmp_path: Path) -> None:

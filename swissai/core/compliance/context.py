@@ -47,7 +47,7 @@ POD_SPEC_PATHS: dict[str, list[str]] = {
 SECRET_NAME = re.compile(r"(?i)(api_?key|(^|_)token($|_)|secret|passw)")
 TRUTHY = {"1", "true", "yes", "on"}
 # vLLM flags with nargs="+" whose values swissai reads (vllm/entrypoints/launchers/cli_args.py)
-MULTI_VALUE_FLAGS = frozenset({"lora-modules"})
+MULTI_VALUE_FLAGS = frozenset({"lora-modules", "lora-target-modules"})
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
