@@ -311,7 +311,7 @@ def prepare(
         # one location (core/encodings): MODEL_DIR/encodings unless --encodings-dir
         enc_dir = _absolute(request.encodings_dir or (mdir / ENCODINGS_SUBDIR))
 
-    _check_adapters(plan, request, on_event)
+    _check_adapters(plan, request, mdir, on_event)
 
     flashinfer = needs_flashinfer_cubins(plan.vllm.moe_backend, plan.vllm.attention_backend)
     if request.target == "gpu" and flashinfer and request.flashinfer_cubin_dir is None:
@@ -1048,7 +1048,7 @@ def serve(
     return run(launch, pre, on_event, stop=stop, verbose=verbose)
 
 
-def _check_adapters(plan: Any, request: ServeRequest, on_event: EventSink) -> None:
+def _check_adapters(plan: Any, request: ServeRequest, mdir: Path, on_event: EventSink) -> None:
     """LoRA adapters under the weights' rules before vLLM starts: each `--lora-modules`
     directory exists locally and matches its own SHA256SUMS manifest (`swissai model manifest
     DIR`; the site profile pins that manifest's sha256 for render). On the CPU target a MoE
@@ -1061,7 +1061,7 @@ def _check_adapters(plan: Any, request: ServeRequest, on_event: EventSink) -> No
     adapters = adapters_in_args(list(plan.vllm.args))
     if not adapters:
         return
-    if request.target == "cpu" and plan.model.params_active < plan.model.params_total:
+    if request.target == "cpu" and _is_moe(mdir):
         raise InputError(
             f"LoRA on the CPU target with {plan.model.id}, a mixture-of-experts model: vLLM's "
             "CPU backend has no MoE LoRA kernel (it needs Triton)",
@@ -1093,3 +1093,13 @@ def _check_adapters(plan: Any, request: ServeRequest, on_event: EventSink) -> No
                 hint=f"{len(result.problems)} problem(s); `swissai model verify {where}` lists them",
             )
         say(on_event, f"LoRA adapter {name}: {where} matches its manifest")
+
+
+def _is_moe(model_dir: Path) -> bool:
+    """Whether the model directory's config.json describes a mixture of experts."""
+    from swissai.adapters.profiles import load_model
+
+    try:
+        return load_model(str(model_dir)).moe is not None
+    except InputError:
+        return False  # vLLM will say what it cannot read
