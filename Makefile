@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-lowest lint typecheck unit install docs bench vllm-env checkov-env
+.PHONY: test test-lowest lint typecheck unit install docs bench vllm-env checkov-env browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ vllm-env:
 checkov-env:
 	PYTHON=$(PYTHON) ./scripts/setup-checkov.sh
 
-unit: install vllm-env checkov-env
-	SWISSAI_REQUIRE_VLLM=1 $(BIN)/pytest -q
+# Headless Chromium (Debian's `chromium`) for the audit-pack tests (tests/integration/
+# test_audit_report.py: DOM and screenshot of `swissai report`); installed when missing.
+browser:
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	      chromium fonts-dejavu-core; }
+
+unit: install vllm-env checkov-env browser
+	SWISSAI_REQUIRE_VLLM=1 SWISSAI_REQUIRE_BROWSER=1 $(BIN)/pytest -q
 
 test: lint typecheck unit test-lowest
 

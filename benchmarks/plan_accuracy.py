@@ -65,7 +65,7 @@ def pct(x: float | None) -> str:
     return "" if x is None else f"{x * 100:+.1f}%"
 
 
-def main() -> None:
+def main(json_out: Path | None = None) -> None:
     data = ROOT / "tests" / "data"
     replays = load_replays(data / "vllm_observations.yaml", data / "vllm_observation_replays.yaml")
     outcomes: list[Outcome] = [compare(r) for r in replays]
@@ -127,6 +127,25 @@ def main() -> None:
             f"{name:12} {len(values):>3} {statistics.median(values) * 100:>7.2f}% "
             f"{max(values) * 100:>7.2f}%   {statistics.median(kv) * 100:>17.2f}% {max(kv) * 100:>7.2f}%"
         )
+    if json_out is not None:
+        # The figures `swissai report --accuracy FILE` puts in the audit pack.
+        from swissai.models.audit import AccuracyQuantity, PlannerAccuracy
+        from swissai.services.artifacts import write_document
+
+        accuracy = PlannerAccuracy(
+            asserted_rows=len(asserted),
+            verdicts_agree=verdicts,
+            quantities={
+                name: AccuracyQuantity(
+                    n=len(values),
+                    median_abs_rel_err=round(statistics.median(values), 4),
+                    max_abs_rel_err=round(max(values), 4),
+                )
+                for name, values in series.items()
+            },
+        )
+        write_document(json_out, accuracy)
+        print(f"wrote {json_out}")
     print()
     breakdown(outcomes)
 
@@ -233,5 +252,8 @@ def published_throughput() -> None:
 
 
 if __name__ == "__main__":
-    main()
-    published_throughput()
+    # `--json FILE`: also write the summary as a PlannerAccuracy document (swissai report)
+    out = Path(sys.argv[sys.argv.index("--json") + 1]) if "--json" in sys.argv else None
+    main(out)
+    if out is None:
+        published_throughput()

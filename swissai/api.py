@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swissai.errors import SwissaiError
+from swissai.models.audit import ReportWritten
 from swissai.models.deploy import (
     DeployRequest,
     DeployResult,
@@ -56,6 +57,7 @@ __all__ = [
     "ProbeResult",
     "Progress",
     "RenderResult",
+    "ReportWritten",
     "RollbackResult",
     "ServeOutcome",
     "ServePlan",
@@ -78,6 +80,7 @@ __all__ = [
     "read_plan",
     "read_site",
     "render",
+    "report",
     "rollback",
     "serve",
     "serve_command",
@@ -115,6 +118,10 @@ def plan(
     enable_prefix_caching: bool | None = None,
     speculative_config: str | None = None,
     extra_vllm_args: Sequence[str] = (),
+    lora: dict[str, str | Path] | None = None,
+    max_loras: int | None = None,
+    max_lora_rank: int | None = None,
+    max_cpu_loras: int | None = None,
     on_event: EventSink = log_events,
 ) -> ServePlan:
     """`swissai plan`: size memory and choose the layout. An infeasible plan is returned with
@@ -148,8 +155,38 @@ def plan(
         enable_prefix_caching=enable_prefix_caching,
         speculative_config=speculative_config,
         extra_vllm_args=tuple(extra_vllm_args),
+        lora=tuple(f"{name}={path}" for name, path in (lora or {}).items()),
+        max_loras=max_loras,
+        max_lora_rank=max_lora_rank,
+        max_cpu_loras=max_cpu_loras,
     )
     return make_plan(options, on_event=on_event)
+
+
+def report(
+    plan: str | Path,
+    *,
+    site: str | Path | None = None,
+    findings: str | Path | None = None,
+    records: list[str | Path] | None = None,
+    accuracy: str | Path | None = None,
+    out: str | Path = "report.html",
+    pdf: str | Path | None = None,
+    on_event: EventSink = log_events,
+) -> ReportWritten:
+    """`swissai report`: the audit pack (docs/report.md), deterministic offline HTML."""
+    from swissai.services.report import ReportOptions, write_report
+
+    options = ReportOptions(
+        plan=Path(plan),
+        site=Path(site) if site is not None else None,
+        findings=Path(findings) if findings is not None else None,
+        records=tuple(Path(r) for r in records or []),
+        accuracy=Path(accuracy) if accuracy is not None else None,
+        out=Path(out),
+        pdf=Path(pdf) if pdf is not None else None,
+    )
+    return write_report(options, on_event=on_event)
 
 
 def probe(*, vllm_version: str | None = None) -> ProbeResult:

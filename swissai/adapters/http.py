@@ -359,6 +359,7 @@ class ServedModel:
     id: str
     root: str | None
     max_model_len: int | None
+    parent: str | None = None  # a LoRA adapter's base model (vLLM's /v1/models `parent`)
 
 
 def parse_models(body: Any) -> list[ServedModel]:
@@ -371,11 +372,13 @@ def parse_models(body: Any) -> list[ServedModel]:
             continue
         mml = item.get("max_model_len")
         root = item.get("root")
+        parent = item.get("parent")
         models.append(
             ServedModel(
                 id=item["id"],
                 root=root if isinstance(root, str) else None,
                 max_model_len=mml if isinstance(mml, int) and mml > 0 else None,
+                parent=parent if isinstance(parent, str) else None,
             )
         )
     return models

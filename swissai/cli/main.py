@@ -166,6 +166,7 @@ def _register() -> None:
         plan,
         probe,
         render,
+        report,
         serve,
         smoke,
     )
@@ -180,6 +181,7 @@ def _register() -> None:
     app.command("smoke", help=smoke.HELP)(smoke.smoke)
     app.command("bench", help=bench.HELP)(bench.bench)
     app.command("deploy", help=deploy.HELP)(deploy.deploy)
+    app.command("report", help=report.HELP)(report.report)
     for name, command in lifecycle.COMMANDS.items():
         app.command(name, help=command.__doc__)(command)
 

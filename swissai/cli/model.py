@@ -52,6 +52,8 @@ def manifest(
             "files": result.files,
             "bytes": result.bytes,
         }
+        if result.lora_rank is not None:
+            doc["lora_adapter"] = {"rank": result.lora_rank}
         typer.echo(json.dumps(doc, indent=2))
     else:
         typer.echo(f"manifest_sha256: {result.sha256}")

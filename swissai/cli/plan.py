@@ -100,6 +100,20 @@ def plan(
         help="One more `vllm serve` flag, e.g. --extra-vllm-arg=--max-logprobs=5 "
         "(repeatable; checked by vLLM's parser where installed).",
     ),
+    lora: list[str] = typer.Option(
+        [],
+        "--lora",
+        help="LoRA adapter NAME=DIR to serve (repeatable); its GPU slots are sized.",
+    ),
+    max_loras: int | None = typer.Option(
+        None, "--max-loras", help="LoRA adapters in one batch (vLLM default 1)."
+    ),
+    max_lora_rank: int | None = typer.Option(
+        None, "--max-lora-rank", help="Largest adapter rank (default: the adapters' largest)."
+    ),
+    max_cpu_loras: int | None = typer.Option(
+        None, "--max-cpu-loras", help="Adapters cached in host memory (>= --max-loras)."
+    ),
     output: Output = OUTPUT,
     out: Path | None = typer.Option(
         None, "--out", help="Write the ServePlan to this file (YAML, or JSON for .json)."
@@ -143,6 +157,10 @@ def plan(
         enable_prefix_caching=enable_prefix_caching,
         speculative_config=speculative_config,
         extra_vllm_args=tuple(extra_vllm_arg),
+        lora=tuple(lora),
+        max_loras=max_loras,
+        max_lora_rank=max_lora_rank,
+        max_cpu_loras=max_cpu_loras,
     )
     with EventPrinter() as events:
         result = service.make_plan(options, on_event=events)

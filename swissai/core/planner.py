@@ -23,6 +23,7 @@ from swissai.core.kernels import (
     moe_kernel_env,
     select_moe_kernel,
 )
+from swissai.core.lora import LoraOptions, lora_args, lora_gib_for, plan_lora
 from swissai.core.parallelism import Placement, candidate_layouts, layout_problem, place
 from swissai.core.sizing import Layout, Limits, Sizing, size_memory
 from swissai.core.vllm_args import OFFLINE_ENV, serve_args, tool_call_parser_for
@@ -93,6 +94,7 @@ class PlanRequest:
     enable_prefix_caching: bool | None = None  # None: vLLM's default (on)
     speculative_config: str | None = None  # the JSON of --speculative-config
     extra_vllm_args: tuple[str, ...] = ()
+    lora: LoraOptions | None = None  # `--lora NAME=DIR` ...: core/lora.py sizes the slots
 
     @property
     def layout_forced(self) -> bool:
@@ -395,13 +397,16 @@ def _evaluate(
         limits,
         behaviour,
         kernel or "fused_moe",
+        lora_gib_for(req, layout),
         p2p=(placement.tp_within_node and placement.tp_within_nvlink) or layout.tp == 1,
     )
     served = sizing.max_concurrency * layout.dp * placement.replicas
     if sizing.kv_cache_gib <= 0:
         reason = (
             f"no room for the KV cache ({sizing.kv_cache_gib:.2f} GiB after weights "
-            f"{sizing.weights_gib:.2f}, activations {sizing.activation_peak_gib:.2f}, "
+            f"{sizing.weights_gib:.2f}, "
+            + (f"LoRA slots {sizing.lora_gib:.2f}, " if sizing.lora_gib else "")
+            + f"activations {sizing.activation_peak_gib:.2f}, "
             f"non-torch {sizing.non_torch_gib:.2f}"
             + (f", CUDA graphs {sizing.cuda_graphs_gib:.2f}" if sizing.cuda_graphs_deducted else "")
             + " GiB)"
@@ -757,7 +762,16 @@ def _fits(
     safe: bool = False,
 ) -> Sizing | None:
     """The sizing when `layout` fits (with `safe`: fits outside the marginal band)."""
-    sizing = size_memory(req.model, gpu, layout, limits, behaviour, kernel or "fused_moe", p2p=p2p)
+    sizing = size_memory(
+        req.model,
+        gpu,
+        layout,
+        limits,
+        behaviour,
+        kernel or "fused_moe",
+        lora_gib_for(req, layout),
+        p2p=p2p,
+    )
     if not sizing.feasible_memory:
         return None
     return sizing if not safe or sizing.verdict == "fits" else None
@@ -992,6 +1006,8 @@ def _build_plan(
         enable_prefix_caching=req.enable_prefix_caching is not False,
     )
     args += _memory_args(req)
+    if req.lora is not None and req.lora.enabled:
+        args += lora_args(req.lora, layout)
     r = 2  # GiB figures to two decimals, as vLLM prints them
     return ServePlan(
         model=PlanModel(
@@ -1084,4 +1100,5 @@ def _build_plan(
             basis=est.basis,
         ),
         availability=availability,
+        lora=plan_lora(req.model, req.lora, layout),
     )

@@ -136,6 +136,7 @@ class Sizing:
     kv_tokens: int
     stage: int
     kv_one_request_gib: float = 0.0  # KV memory one max_model_len request needs on this rank
+    lora_gib: float = 0.0  # LoRA slots (core/lora.py), 0 without adapters
 
     @property
     def feasible_memory(self) -> bool:
@@ -330,10 +331,12 @@ def size_memory(
     limits: Limits,
     behaviour: VllmBehaviour,
     moe_kernel: str,
+    lora_gib: float = 0.0,
     *,
     p2p: bool = True,
 ) -> Sizing:
-    """Size every pipeline stage and return the one that limits the KV cache. `p2p`: the TP
+    """Size every pipeline stage and return the one that limits the KV cache. `lora_gib`: the
+    LoRA slots vLLM allocates with the model (core/lora.py), charged like weights. `p2p`: the TP
     group is joined by NVLink/xGMI (False for PCIe cards or TP across nodes)."""
     total = gpu.memory_total_gib
     budget = total * limits.gpu_memory_utilization
@@ -364,7 +367,7 @@ def size_memory(
             else CUDA_GRAPH_GIB_PER_SIZE_LAYER * capture_sizes(model, limits) * stage.layers
         )
         deducted = behaviour.cudagraphs_deducted
-        kv = budget - weights - activation - non_torch - (graphs if deducted else 0.0)
+        kv = budget - weights - lora_gib - activation - non_torch - (graphs if deducted else 0.0)
         headroom = total - budget - CUDA_CONTEXT_GIB - (0.0 if deducted else graphs)
         cap = kv_capacity(
             model, layers, layout.tp, limits, behaviour, int(kv * GIB), max_concurrent_batches
@@ -389,6 +392,7 @@ def size_memory(
             kv_tokens=tokens,
             stage=stage.stage,
             kv_one_request_gib=one_request,
+            lora_gib=lora_gib,
         )
         if worst is None or (sizing.num_blocks, sizing.kv_cache_gib) < (
             worst.num_blocks,

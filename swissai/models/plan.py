@@ -8,9 +8,9 @@ max_concurrency = "Maximum concurrency for max_model_len tokens per request".
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from swissai.models.base import Frozen
 from swissai.models.gpu import MAX_GPUS, MAX_NODES
@@ -164,6 +164,23 @@ class PlanAvailability(Frozen):
     reason: str = Field(description="why, in one sentence")
 
 
+class PlanLoraAdapter(Frozen):
+    name: str = Field(description="the model name clients request the adapter by")
+    path: str = Field(description="the adapter directory (local at plan time; in-pod after render)")
+    rank: int | None = Field(None, description="adapter_config.json r, where it was read")
+
+
+class PlanLora(Frozen):
+    """LoRA adapters and the memory vLLM reserves for them (core/lora.py, docs/lora.md)."""
+
+    max_loras: int = Field(ge=1, description="--max-loras: adapters in one batch")
+    max_lora_rank: int = Field(ge=1, description="--max-lora-rank")
+    max_cpu_loras: int = Field(ge=1, description="--max-cpu-loras: adapters cached in host RAM")
+    gpu_gib_per_gpu: float = Field(description="LoRA slots per GPU, taken from the KV cache")
+    host_gib_per_replica: float = Field(description="host memory of the CPU adapter cache")
+    adapters: list[PlanLoraAdapter] = Field(default_factory=list)
+
+
 class ServePlan(Frozen):
     apiVersion: str = API_VERSION
     kind: Literal["ServePlan"] = "ServePlan"
@@ -196,3 +213,15 @@ class ServePlan(Frozen):
     availability: PlanAvailability | None = Field(
         None, description="the availability intent render and check honour (swissai >= 0.2)"
     )
+    lora: PlanLora | None = Field(
+        None, description="LoRA adapters and their reserved memory; absent without adapters"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_lora(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `lora` is absent, not null, in plans without adapters: plans written before it
+        # existed and those written after stay byte-identical (golden files, plan digests).
+        data: dict[str, Any] = handler(self)
+        if data.get("lora") is None:
+            data.pop("lora", None)
+        return data

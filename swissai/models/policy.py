@@ -257,3 +257,8 @@ class CompliancePolicy(Frozen):
     model: ModelEvidence | None = None
     approved_sandbox: bool = Field(False, description="RES-010: code_interpreter sandbox approved")
     lora_approved: bool = Field(False, description="SEC-005: --enable-lora is approved")
+    lora_runtime_loading_allowed: bool = Field(
+        False,
+        description="SEC-007: VLLM_ALLOW_RUNTIME_LORA_UPDATING (the /v1/load_lora_adapter and "
+        "/v1/unload_lora_adapter endpoints) is explicitly allowed",
+    )

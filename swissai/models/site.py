@@ -218,6 +218,21 @@ class ModelFiles(Frozen):
     )
 
 
+class LoraAdapterFiles(Frozen):
+    """One LoRA adapter on the model volume, pinned like the weights (SUP-003, SEC-007)."""
+
+    name: Name = Field(description="the model name clients request the adapter by")
+    path: Text = Field(description="directory inside the model volume, e.g. adapters/legal-de")
+    manifest_file: Text = Field("SHA256SUMS", description="`swissai model manifest` output")
+    manifest_sha256: Sha256Hex = Field(description="sha256 of the adapter's manifest file")
+
+
+class LoraFiles(Frozen):
+    """LoRA adapters served next to the base model (plan --lora, docs/lora.md)."""
+
+    adapters: list[LoraAdapterFiles] = Field(default_factory=list)
+
+
 class Tls(Frozen):
     mode: Literal["gateway", "vllm"] = Field(
         "gateway",
@@ -349,6 +364,7 @@ class SiteProfile(Frozen):
     gpu: GpuScheduling = GpuScheduling()
     storage: ModelStorage = ModelStorage()
     model: ModelFiles = ModelFiles()
+    lora: LoraFiles = LoraFiles()
     tls: Tls = Tls()
     exposure: Exposure = Exposure()
     api_key: ApiKey = ApiKey()

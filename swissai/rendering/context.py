@@ -130,6 +130,57 @@ def _path_values(args: list[str], flag: str) -> list[str]:
 # -- vLLM arguments and environment -------------------------------------------------------------
 
 
+def pod_adapters(plan: ServePlan, site: SiteProfile) -> list[tuple[str, str, str, str]]:
+    """(name, in-pod dir, manifest file, manifest sha256) of every LoRA adapter the plan serves,
+    from the site profile's `lora.adapters` (the same rules as the weights: a directory on the
+    model volume, pinned by the sha256 of its manifest). An adapter without a pin is exit 2."""
+    from swissai.core.lora import adapters_in_args
+
+    names = [name for name, _ in adapters_in_args(list(plan.vllm.args))]
+    pinned = {a.name: a for a in site.lora.adapters}
+    model_rel = (site.model.path or plan.model.id).strip("/")
+    out: list[tuple[str, str, str, str]] = []
+    for name in names:
+        entry = pinned.get(name)
+        if entry is None:
+            raise _bad(
+                f"plan LoRA adapter {name}",
+                "not in the site profile's lora.adapters (no sha256 manifest pins it)",
+                "add it: lora.adapters: [{name, path, manifest_sha256}] "
+                "(`swissai model manifest DIR` prints the sha256)",
+            )
+        rel = _check_text(f"lora.adapters {name} path", entry.path).strip("/")
+        parts = rel.split("/")
+        if not rel or ".." in parts or entry.path.startswith("/"):
+            raise _bad(f"lora.adapters {name} path {entry.path}", "not a folder of the volume")
+        if rel == model_rel or rel.startswith(model_rel + "/"):
+            raise _bad(
+                f"lora.adapters {name} path {entry.path}",
+                "inside the model directory: its manifest would list the adapter's files",
+                "put adapters next to the model, e.g. adapters/NAME",
+            )
+        out.append((name, f"{MODELS_MOUNT}/{rel}", entry.manifest_file, entry.manifest_sha256))
+    return out
+
+
+def _adapters_env(ins: _Inputs) -> list[K8s]:
+    """verify_model.py's ADAPTERS: LoRA adapters verified like the weights (SUP-003, SEC-007);
+    nothing without adapters (the pod spec of a plan without them is unchanged)."""
+    adapters = pod_adapters(ins.plan, ins.site)
+    if not adapters:
+        return []
+    value = ";".join(f"{path}|{manifest}|{sha}" for _, path, manifest, sha in adapters)
+    return [{"name": "ADAPTERS", "value": value}]
+
+
+def adapter_args(plan: ServePlan, site: SiteProfile, args: list[str]) -> list[str]:
+    """`--lora-modules NAME=PATH` pointing at the adapter's directory on the model volume."""
+    from swissai.core.lora import with_adapter_paths
+
+    adapters = pod_adapters(plan, site)
+    return with_adapter_paths(args, {name: path for name, path, _, _ in adapters})
+
+
 def serve_args(plan: ServePlan, model_path: str, extra: list[str]) -> list[str]:
     """The plan's arguments verbatim, with the --model value replaced by the mounted path and
     `extra` appended unless the plan already sets them. Forbidden flags are refused in every
@@ -444,6 +495,7 @@ def _init_containers(ins: _Inputs, plain_security: K8s) -> list[K8s]:
                 {"name": "MANIFEST_FILE", "value": site.model.manifest_file},
                 {"name": "MANIFEST_SHA256", "value": site.model.manifest_sha256},
                 {"name": "REQUIRED_FILES", "value": required},
+                *_adapters_env(ins),
                 {"name": "VERIFY_THREADS", "value": "4"},
                 {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
             ],
@@ -816,7 +868,7 @@ def build_context(plan: ServePlan, site: SiteProfile) -> RenderContext:
         extra += ["--distributed-executor-backend", "ray"]
     if ins.scheme == "HTTPS":
         extra += ["--ssl-certfile", f"{TLS_MOUNT}/tls.crt", "--ssl-keyfile", f"{TLS_MOUNT}/tls.key"]
-    args = serve_args(plan, ins.model_dir, extra)
+    args = adapter_args(plan, site, serve_args(plan, ins.model_dir, extra))
     env = _container_env(ins)
     config_digest = hashlib.sha256(
         json.dumps({"args": args, "env": env}, sort_keys=True).encode()

@@ -88,6 +88,14 @@ def render_plan(plan: ServePlan, console: Console) -> None:
         f"{kv.tokens} tokens (as vLLM prints), {kv.max_concurrency:.2f} requests of "
         f"{lim.max_model_len} per replica",
     )
+    if plan.lora is not None:
+        names = ", ".join(a.name for a in plan.lora.adapters) or "none at start"
+        row(
+            "LoRA",
+            f"{names}; {plan.lora.max_loras} slot(s) of rank {plan.lora.max_lora_rank}: "
+            f"{plan.lora.gpu_gib_per_gpu:.2f} GiB/GPU taken from the KV cache; "
+            f"{plan.lora.max_cpu_loras} cached in host memory",
+        )
     avail = plan.availability
     if avail is not None:
         row(

@@ -38,6 +38,7 @@ class ManifestResult:
     sha256: str  # the manifest file's own sha256 (site profile model.manifest_sha256)
     files: int
     bytes: int
+    lora_rank: int | None = None  # set when DIR is a LoRA adapter (adapter_config.json)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def write_manifest(
                 f"{directory} is gpt-oss and has no {ENCODINGS_SUBDIR}/o200k_base.tiktoken: "
                 "stage it first (swissai model stage-encodings DIR), then write the manifest",
             )
+    lora_rank = _lora_rank(directory)
     files = model_files(directory, name)
     total = sum(size for _, size in files)
     done = {"bytes": 0}
@@ -195,7 +197,25 @@ def write_manifest(
     write_file(target, text)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     say(on_event, f"wrote {target}: {len(files)} files, {total / 2**30:.2f} GiB")
-    return ManifestResult(target, digest, len(files), total)
+    if lora_rank is not None:
+        say(
+            on_event,
+            f"{directory} is a LoRA adapter (rank {lora_rank}): pin it in the site profile as "
+            f"lora.adapters: [{{name: NAME, path: <its folder on the model volume>, "
+            f"manifest_file: {name}, manifest_sha256: {digest}}}]",
+        )
+    return ManifestResult(target, digest, len(files), total, lora_rank)
+
+
+def _lora_rank(directory: Path) -> int | None:
+    """The rank of a LoRA adapter directory (adapter_config.json), None for a model; a broken
+    adapter (no weights, not LORA, no rank) is exit 2 before anything is hashed."""
+    from swissai.adapters.lora_files import ADAPTER_CONFIG, read_adapter
+    from swissai.core.lora import LoraAdapter
+
+    if not (directory / ADAPTER_CONFIG).is_file():
+        return None
+    return read_adapter(LoraAdapter(name=directory.name, path=str(directory))).rank
 
 
 def verify_model(

@@ -50,6 +50,11 @@ class PlanOptions:
     speculative_config: str | None = None
     extra_vllm_args: tuple[str, ...] = ()
     check_extra_args_with_vllm: bool = True
+    # LoRA adapters: `--lora NAME=DIR` (repeatable) and vLLM's slot flags (core/lora.py)
+    lora: tuple[str, ...] = ()
+    max_loras: int | None = None
+    max_lora_rank: int | None = None
+    max_cpu_loras: int | None = None
 
 
 def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any = None) -> ServePlan:
@@ -87,6 +92,7 @@ def make_plan(options: PlanOptions, *, on_event: EventSink = ignore, nvml: Any =
         enable_prefix_caching=options.enable_prefix_caching,
         speculative_config=options.speculative_config,
         extra_vllm_args=tuple(options.extra_vllm_args),
+        lora=_lora_options(options),
     )
     validate_request(request)
     if options.extra_vllm_args and options.check_extra_args_with_vllm:
@@ -120,6 +126,32 @@ def _check_with_vllm_parser(request: Any, on_event: EventSink) -> None:
             hint="check the flag and its value against `vllm serve --help`",
         )
     say(on_event, f"--extra-vllm-arg accepted by vLLM's parser ({result.python})")
+
+
+def _lora_options(options: PlanOptions) -> Any:
+    """`--lora NAME=DIR` etc. -> core LoraOptions (each directory read for its rank); None when
+    no LoRA flag was given. Exit 2 for a missing directory or a hub id (nothing is downloaded)."""
+    if not options.lora and options.max_loras is None:
+        if options.max_lora_rank is not None or options.max_cpu_loras is not None:
+            from swissai.errors import InputError
+
+            raise InputError(
+                "--max-lora-rank/--max-cpu-loras need --lora NAME=DIR or --max-loras",
+                hint="give the adapters to serve with --lora NAME=DIR",
+            )
+        return None
+    from swissai.adapters.lora_files import read_adapter
+    from swissai.core.lora import LoraOptions, parse_lora_spec, resolve
+
+    adapters = tuple(read_adapter(parse_lora_spec(spec)) for spec in options.lora)
+    lora = LoraOptions(
+        adapters=adapters,
+        max_loras=options.max_loras,
+        max_lora_rank=options.max_lora_rank,
+        max_cpu_loras=options.max_cpu_loras,
+    )
+    resolve(lora)  # bad values are exit 2 before the machine is probed
+    return lora
 
 
 def gpu_ids() -> list[str]:

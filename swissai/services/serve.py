@@ -311,6 +311,8 @@ def prepare(
         # one location (core/encodings): MODEL_DIR/encodings unless --encodings-dir
         enc_dir = _absolute(request.encodings_dir or (mdir / ENCODINGS_SUBDIR))
 
+    _check_adapters(plan, request, mdir, on_event)
+
     flashinfer = needs_flashinfer_cubins(plan.vllm.moe_backend, plan.vllm.attention_backend)
     if request.target == "gpu" and flashinfer and request.flashinfer_cubin_dir is None:
         raise EnvironmentProblem(
@@ -1044,3 +1046,60 @@ def serve(
     launch = prepare(request, on_event)
     pre = preflight(launch, on_event)
     return run(launch, pre, on_event, stop=stop, verbose=verbose)
+
+
+def _check_adapters(plan: Any, request: ServeRequest, mdir: Path, on_event: EventSink) -> None:
+    """LoRA adapters under the weights' rules before vLLM starts: each `--lora-modules`
+    directory exists locally and matches its own SHA256SUMS manifest (`swissai model manifest
+    DIR`; the site profile pins that manifest's sha256 for render). On the CPU target a MoE
+    model with LoRA is refused: vLLM 0.32 then runs every MoE layer through Triton, which has
+    no CPU backend (fused_moe/oracle/unquantized.py), and the first request would kill it."""
+    from swissai.adapters.model_manifest import DEFAULT_MANIFEST
+    from swissai.core.lora import adapters_in_args
+    from swissai.services.model import verify_model
+
+    adapters = adapters_in_args(list(plan.vllm.args))
+    if not adapters:
+        return
+    if request.target == "cpu" and _is_moe(mdir):
+        raise InputError(
+            f"LoRA on the CPU target with {plan.model.id}, a mixture-of-experts model: vLLM's "
+            "CPU backend has no MoE LoRA kernel (it needs Triton)",
+            hint="serve adapters of a dense model on CPU, or serve this plan on GPUs",
+        )
+    for name, where in adapters:
+        directory = Path(where)
+        manifest = directory / DEFAULT_MANIFEST
+        if not directory.is_dir():
+            raise InputError(
+                f"LoRA adapter {name}: {where} is not a local directory (nothing is downloaded)",
+                hint="plan again with --lora NAME=DIR",
+            )
+        if not manifest.is_file():
+            if request.allow_unverified_model:
+                warn(on_event, f"LoRA adapter {name}: {manifest} is missing; served unverified")
+                continue
+            raise InputError(
+                f"LoRA adapter {name}: {manifest} is missing (adapters are verified like weights)",
+                hint=f"write it with `swissai model manifest {where}`",
+            )
+        from swissai.adapters.audit_inputs import file_sha256
+
+        pinned = file_sha256(manifest)
+        result = verify_model(directory, pinned, DEFAULT_MANIFEST)
+        if result.problems:
+            raise InputError(
+                f"LoRA adapter {name}: {result.problems[0]}",
+                hint=f"{len(result.problems)} problem(s); `swissai model verify {where}` lists them",
+            )
+        say(on_event, f"LoRA adapter {name}: {where} matches its manifest")
+
+
+def _is_moe(model_dir: Path) -> bool:
+    """Whether the model directory's config.json describes a mixture of experts."""
+    from swissai.adapters.profiles import load_model
+
+    try:
+        return load_model(str(model_dir)).moe is not None
+    except InputError:
+        return False  # vLLM will say what it cannot read

@@ -39,6 +39,8 @@ TITLES = {
     "exposure-admin": "no control route answers without a key (NET-001)",
     "exposure-docs": "the API docs are not exposed (NET-001)",
     "exposure-metrics": "/metrics is not reachable from here (NET-001)",
+    "lora-adapters": "every LoRA adapter /v1/models lists answers by name",
+    "lora-runtime-loading": "runtime adapter loading is off (SEC-007)",
 }
 
 
@@ -154,6 +156,11 @@ def run_checks(
             run.add("tool-call", Verdict("skip", reason), time.perf_counter())
             run.add("reasoning", Verdict("skip", reason), time.perf_counter())
 
+    # 5b. LoRA adapters (only where the server lists some: vLLM's `parent` is the base model)
+    adapters = [m for m in served if chosen is not None and m.parent == chosen.id]
+    if adapters and chosen is not None and skip_reason is None:
+        _adapter_checks(client, run, adapters)
+
     # 6-7. authentication on /v1/*
     if unreachable:
         for name in ("auth-missing-key", "auth-wrong-key"):
@@ -192,6 +199,42 @@ def run_checks(
             probed.append(("POST", "/invocations", a.status))
         run.add(name, judge.judge_exposure(probed, what), t, rule="NET-001")
     return run.checks, chosen.id if chosen is not None else model, not_connected
+
+
+def _adapter_checks(client: Client, run: _Runner, adapters: list[Any]) -> None:
+    """A completion by each adapter's name; and /v1/load_lora_adapter must not exist (vLLM
+    registers it only with VLLM_ALLOW_RUNTIME_LORA_UPDATING: 404 = off)."""
+    from swissai.core import smoke as judge
+    from swissai.core.smoke import Verdict
+
+    t = time.perf_counter()
+    failed = []
+    for adapter in adapters:
+        a = client.post("/v1/completions", judge.completion_body(adapter.id))
+        verdict = judge.judge_completion(a.status, a.body, a.message())
+        if verdict.status != "pass":
+            failed.append(f"{adapter.id}: {verdict.detail}")
+    names = ", ".join(a.id for a in adapters)
+    run.add(
+        "lora-adapters",
+        Verdict("fail", "; ".join(failed)) if failed else Verdict("pass", f"answered: {names}"),
+        t,
+    )
+    t = time.perf_counter()
+    status = client.post("/v1/load_lora_adapter", {}).status
+    run.add(
+        "lora-runtime-loading",
+        Verdict("pass", "/v1/load_lora_adapter: 404 (VLLM_ALLOW_RUNTIME_LORA_UPDATING off)")
+        if status == 404
+        else Verdict(
+            "warn",
+            f"/v1/load_lora_adapter answered {status}: adapters can be loaded at run time "
+            "(VLLM_ALLOW_RUNTIME_LORA_UPDATING; allowed only by compliance."
+            "lora_runtime_loading_allowed)",
+        ),
+        t,
+        rule="SEC-007",
+    )
 
 
 def _budget(max_model_len: int | None, want: int) -> int:

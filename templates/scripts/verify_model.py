@@ -8,7 +8,9 @@ or differs; a file is present that the manifest does not list; a required file (
 tiktoken encodings) is absent or has another hash than the one tiktoken pins.
 
 Environment: MODEL_DIR, MANIFEST_FILE (relative to MODEL_DIR), MANIFEST_SHA256,
-REQUIRED_FILES ("path=sha256;path=sha256", optional), VERIFY_THREADS (optional).
+REQUIRED_FILES ("path=sha256;path=sha256", optional), VERIFY_THREADS (optional),
+ADAPTERS ("dir|manifest file|manifest sha256;..." optional): LoRA adapter directories, each
+verified against its own manifest by the same rules.
 """
 
 from __future__ import annotations
@@ -99,14 +101,22 @@ def main() -> int:
     for item in filter(None, os.environ.get("REQUIRED_FILES", "").split(";")):
         name, _, digest = item.partition("=")
         required[name] = digest
-    problems = verify(root, os.environ["MANIFEST_FILE"], os.environ["MANIFEST_SHA256"], required)
-    for problem in problems:
-        sys.stderr.write(f"verify-model: {problem}\n")
-    if problems:
-        sys.stderr.write(f"verify-model: {root} FAILED ({len(problems)} problem(s))\n")
-        return 1
-    sys.stdout.write(f"verify-model: {root} OK\n")
-    return 0
+    checks = [(root, os.environ["MANIFEST_FILE"], os.environ["MANIFEST_SHA256"], required)]
+    for item in filter(None, os.environ.get("ADAPTERS", "").split(";")):
+        directory, _, rest = item.partition("|")
+        manifest, _, digest = rest.partition("|")
+        checks.append((Path(directory), manifest, digest, {}))
+    failed = 0
+    for directory, manifest, digest, needed in checks:
+        problems = verify(directory, manifest, digest, needed)
+        for problem in problems:
+            sys.stderr.write(f"verify-model: {directory}: {problem}\n")
+        if problems:
+            sys.stderr.write(f"verify-model: {directory} FAILED ({len(problems)} problem(s))\n")
+            failed += 1
+        else:
+            sys.stdout.write(f"verify-model: {directory} OK\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

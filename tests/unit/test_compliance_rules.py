@@ -49,6 +49,7 @@ EXPECTED = {
     "SEC-004": "high",
     "SEC-005": "critical",
     "SEC-006": "high",
+    "SEC-007": "critical",
     "LOG-001": "critical",
     "LOG-002": "high",
     "LOG-003": "high",
@@ -82,7 +83,7 @@ EXPECTED = {
 
 
 def test_every_catalog_rule_is_registered_once_with_metadata() -> None:
-    assert len(RULE_IDS) == 48 == len(set(RULE_IDS)) == len(EXPECTED)
+    assert len(RULE_IDS) == 49 == len(set(RULE_IDS)) == len(EXPECTED)
     for r in rules():
         info = r.info
         assert info.title and info.inspects and info.remediation and info.targets

@@ -46,6 +46,8 @@ POD_SPEC_PATHS: dict[str, list[str]] = {
 }
 SECRET_NAME = re.compile(r"(?i)(api_?key|(^|_)token($|_)|secret|passw)")
 TRUTHY = {"1", "true", "yes", "on"}
+# vLLM flags with nargs="+" whose values swissai reads (vllm/entrypoints/launchers/cli_args.py)
+MULTI_VALUE_FLAGS = frozenset({"lora-modules", "lora-target-modules"})
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
@@ -393,6 +395,13 @@ def parse_vllm(
             else:
                 parsed.flags.setdefault(name, []).append(tokens[i + 1])
                 i += 1
+                # `--lora-modules a=/x b=/y`: vLLM reads every value up to the next flag
+                # (nargs="+"; a repeated flag replaces the list): they are not the model
+                while name in MULTI_VALUE_FLAGS and i + 1 < len(tokens):
+                    if tokens[i + 1].startswith("-") or tokens[i + 1] in ("&&", ";", "||", "|"):
+                        break
+                    parsed.flags[name].append(tokens[i + 1])
+                    i += 1
         elif parsed.model is None and not tok.startswith("-"):
             parsed.model = tok
         i += 1

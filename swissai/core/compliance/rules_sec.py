@@ -8,6 +8,7 @@ from swissai.core.compliance.context import (
     SECRET_NAME,
     TRUTHY,
     CheckContext,
+    ContainerRef,
     Results,
     Subject,
     VllmArgs,
@@ -328,9 +329,8 @@ def sec_004(ctx: CheckContext, r: Results) -> None:
     targets=["manifests", "plan"],
     inspects="""`VLLM_SERVER_DEV_MODE` is not 1 (critical: exposes /collective_rpc); no
     `--profiler-config` or `VLLM_TORCH_PROFILER_DIR`; no `--enable-tokenizer-info-endpoint`;
-    `--disable-fastapi-docs` present on containers that serve the API (low); `--enable-lora` only when the site approves it and
-    never with `VLLM_ALLOW_RUNTIME_LORA_UPDATING` (critical); `--uvicorn-log-level` not
-    debug/trace.""",
+    `--disable-fastapi-docs` present on containers that serve the API (low); `--enable-lora` only when the site approves it
+    (runtime adapter loading: SEC-007); `--uvicorn-log-level` not debug/trace.""",
     references=["vLLM-SEC", "FINMA-OR §IV.B", "FINMA-OR §IV.C", "DPO 3(2)(f)"],
     remediation="Remove the flags; use a separate non-production deployment for debugging.",
 )
@@ -370,13 +370,6 @@ def sec_005(ctx: CheckContext, r: Results) -> None:
                 c.env_path("VLLM_TORCH_PROFILER_DIR"),
                 f"container {c.name}: VLLM_TORCH_PROFILER_DIR enables the profiler endpoints",
             )
-        if (c.env_value("VLLM_ALLOW_RUNTIME_LORA_UPDATING") or "").lower() in TRUTHY:
-            r.fail(
-                s,
-                c.env_path("VLLM_ALLOW_RUNTIME_LORA_UPDATING"),
-                f"container {c.name}: runtime LoRA updates change the model at run time",
-                severity="critical",
-            )
     ps, pv = ctx.plan_subject, ctx.plan_args()
     if ps is not None and pv is not None:
         r.ok(ps)
@@ -412,3 +405,106 @@ def sec_006(ctx: CheckContext, r: Results) -> None:
         r.ok(ps)
         if pv.truthy("trust-remote-code"):
             r.fail(ps, "vllm.args", "plan: --trust-remote-code")
+
+
+RUNTIME_LORA_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
+
+
+def lora_entries(v: VllmArgs) -> list[tuple[str, str]]:
+    """(name, path) of every `--lora-modules` value: `name=path` or vLLM's JSON form."""
+    import json
+
+    out: list[tuple[str, str]] = []
+    for value in v.flags.get("lora-modules", []):
+        if not value:
+            continue
+        if "=" in value and "," not in value:
+            name, _, path = value.partition("=")
+            out.append((name, path))
+            continue
+        try:
+            data = json.loads(value)
+        except ValueError:
+            out.append((value, value))
+            continue
+        items = data if isinstance(data, list) else [data]
+        for item in items:
+            if isinstance(item, dict):
+                out.append((str(item.get("name", "")), str(item.get("path", ""))))
+    return out
+
+
+def _verified_adapter_dirs(c: ContainerRef) -> set[str]:
+    """Directories the pod's verify-model init container checks against a pinned manifest
+    (templates/scripts/verify_model.py ADAPTERS: "dir|manifest|sha256;...")."""
+    dirs: set[str] = set()
+    for init in as_list(c.pod.spec.get("initContainers")):
+        for var in as_list(as_dict(init).get("env")):
+            var = as_dict(var)
+            if var.get("name") != "ADAPTERS":
+                continue
+            for item in str(var.get("value") or "").split(";"):
+                directory, _, rest = item.partition("|")
+                _, _, digest = rest.partition("|")
+                if directory and re.fullmatch(r"[0-9a-f]{64}", digest):
+                    dirs.add(directory.rstrip("/"))
+    return dirs
+
+
+@rule(
+    "SEC-007",
+    title="LoRA adapters are local, verified, and loaded at start only",
+    severity="high",
+    targets=["manifests", "plan"],
+    inspects="""Every `--lora-modules` adapter is an absolute local path (a hub id is downloaded
+    at start-up), and in manifests a directory the pod's verify-model init container checks
+    against a pinned sha256 manifest (`ADAPTERS`) before vLLM starts; runtime adapter loading
+    (`VLLM_ALLOW_RUNTIME_LORA_UPDATING`, which opens `/v1/load_lora_adapter` and
+    `/v1/unload_lora_adapter` and lets LoRA resolver plugins fetch adapters by name) is
+    disabled unless the site explicitly allows it (`compliance.lora_runtime_loading_allowed`;
+    critical otherwise): whoever can reach the endpoint could change the model at run time.""",
+    references=["vLLM-SEC", "FINMA-OR §IV.C", 'FINMA-AI "Governance"', "DPO 3(2)(f)"],
+    remediation="Put adapters on the model volume, pin each with `swissai model manifest` in the site profile's lora.adapters, render again; remove VLLM_ALLOW_RUNTIME_LORA_UPDATING or record the approval in compliance.lora_runtime_loading_allowed.",
+    not_checked="Who may call the endpoints when runtime loading is allowed (the gateway's authorisation) is not visible in the manifests.",
+)
+def sec_007(ctx: CheckContext, r: Results) -> None:
+    allowed = ctx.policy.lora_runtime_loading_allowed
+    for c in ctx.serving:
+        assert c.vllm is not None
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        path = f"{c.path}.args"
+        verified = _verified_adapter_dirs(c)
+        for name, where in lora_entries(c.vllm):
+            if not where.startswith("/"):
+                r.fail(
+                    s,
+                    path,
+                    f"container {c.name}: LoRA adapter {name} from {where!r}, not a local directory (downloaded at start-up)",
+                )
+            elif where.rstrip("/") not in verified:
+                r.fail(
+                    s,
+                    path,
+                    f"container {c.name}: LoRA adapter {name} ({where}) is not verified against a pinned sha256 manifest before vLLM starts",
+                )
+        if (c.env_value(RUNTIME_LORA_ENV) or "").lower() in TRUTHY and not allowed:
+            r.fail(
+                s,
+                c.env_path(RUNTIME_LORA_ENV),
+                f"container {c.name}: {RUNTIME_LORA_ENV} opens /v1/load_lora_adapter: the model can be changed at run time (not allowed by compliance.lora_runtime_loading_allowed)",
+                severity="critical",
+            )
+    ps, pv = ctx.plan_subject, ctx.plan_args()
+    if ps is not None and pv is not None:
+        r.ok(ps)
+        for name, where in lora_entries(pv):
+            if not where.startswith("/"):
+                r.fail(
+                    ps,
+                    "vllm.args",
+                    f"plan: LoRA adapter {name} from {where!r}, not a local directory",
+                )
+        env = ctx.plan_env().get(RUNTIME_LORA_ENV, "")
+        if env.lower() in TRUTHY and not allowed:
+            r.fail(ps, "vllm.env", f"plan: {RUNTIME_LORA_ENV}={env}", severity="critical")
