@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.console import Console
 from rich.table import Table
 
 from swissai.models.capacity import CostResult
 
 
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    """Free text wrapped at 100 columns (stdout_console does not wrap off a terminal)."""
+    for line in text.splitlines():
+        console.print(textwrap.fill(line, 100, subsequent_indent="  "), style=style)
+
+
 def render_cost(result: CostResult, console: Console) -> None:
     r = result
-    console.print(
+    _say(
+        console,
         f"{r.model}: {r.size.workload.source}; {r.tokens_per_month['input'] / 1e6:,.0f} M input + "
         f"{r.tokens_per_month['output'] / 1e6:,.0f} M output tokens/month; horizon "
-        f"{r.horizon_months} months"
+        f"{r.horizon_months} months",
     )
     table = Table(show_edge=False, pad_edge=False)
     for name in (
@@ -43,9 +52,9 @@ def render_cost(result: CostResult, console: Console) -> None:
     if onprem:
         o = onprem[0]
         sweep = ", ".join(f"{p.load_pct:.0f} %: {p.onprem_chf_per_mtok:.3f}" for p in o.sweep)
-        console.print(f"{o.name} CHF/1M tokens by load: {sweep}")
-    console.print(f"cheapest: {r.cheapest}")
+        _say(console, f"{o.name} CHF/1M tokens by load: {sweep}")
+    _say(console, f"cheapest: {r.cheapest}")
     for n in r.notes:
-        console.print(n)
+        _say(console, n)
     for i in r.inputs:
-        console.print(f"input {i.name} = {i.value} ({i.source})", style="dim")
+        _say(console, f"input {i.name} = {i.value} ({i.source})", style="dim")

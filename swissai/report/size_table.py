@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.console import Console
 from rich.table import Table
 
@@ -12,14 +14,21 @@ def _n(value: float | int | None, fmt: str = "{:,.0f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    """Free text wrapped at 100 columns (stdout_console does not wrap off a terminal)."""
+    for line in text.splitlines():
+        console.print(textwrap.fill(line, 100, subsequent_indent="  "), style=style)
+
+
 def render_size(result: SizeResult, console: Console) -> None:
     w, s = result.workload, result.slo
-    console.print(
+    _say(
+        console,
         f"{result.model} (vLLM {result.vllm_version}): {w.source}\n"
         f"peak {w.peak_requests_per_s:.2f} req/s ({w.peak_output_tokens_per_s:,.0f} output tok/s); "
         f"SLO TTFT p95 <= {s.ttft_p95_ms:,.0f} ms, TPOT p95 <= {s.tpot_p95_ms:g} ms "
         f"({s.output_tokens_per_s_per_user:g} tok/s per user), context {s.context_tokens:,}, "
-        f"N+{s.redundancy}"
+        f"N+{s.redundancy}",
     )
     table = Table(show_edge=False, pad_edge=False)
     for name, justify in (
@@ -51,9 +60,9 @@ def render_size(result: SizeResult, console: Console) -> None:
     console.print(table)
     if result.feasible and result.chosen:
         first = result.options[0]
-        console.print(f"chosen: {result.chosen}: {first.reason}")
+        _say(console, f"chosen: {result.chosen}: {first.reason}")
     for note in result.notes:
-        console.print(note)
+        _say(console, note)
     if result.calibration is not None:
-        console.print(f"calibration ({result.calibration.source}): {result.calibration.change}")
-    console.print(f"basis: {result.basis}", style="dim")
+        _say(console, f"calibration ({result.calibration.source}): {result.calibration.change}")
+    _say(console, f"basis: {result.basis}", style="dim")

@@ -15,6 +15,9 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from swissai.core.calibration import FittedTable
 from swissai.core.capacity import (
     Demand,
     Efficiency,
@@ -224,12 +227,38 @@ def observation_shape(obs: ServingObservation) -> tuple[ReplicaShape, str] | Non
     return ReplicaShape.from_plan(plan, model, load_gpu(obs.gpu)), model.model_type
 
 
-@cache
-def fitted_table() -> object:
-    """The efficiency table fitted on the packaged `fit` measurements (cached per process)."""
-    from swissai.core.calibration import fit_table, resolve_all
+class EfficiencyGroup(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    return fit_table(resolve_all(load_observations(), observation_shape))
+    key: list[str]
+    decode: float = Field(gt=0)
+    prefill: float = Field(gt=0)
+    measurements: int = Field(ge=1)
+
+
+class EfficiencyFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int
+    groups: list[EfficiencyGroup]
+
+
+@cache
+def fitted_table() -> FittedTable:
+    """The efficiency table fitted on the packaged `fit` measurements, as written by
+    `python -m swissai.tools.fit_calibration` (profiles/calibration/efficiency.yaml)."""
+    from pydantic import ValidationError
+
+    from swissai.adapters.yaml_safe import DOCUMENT_LIMITS, load_data_file
+    from swissai.resources import profiles_dir
+
+    path = profiles_dir() / "calibration" / "efficiency.yaml"
+    data = load_data_file(path, DOCUMENT_LIMITS, what="efficiency table")
+    try:
+        groups = EfficiencyFile.model_validate(data).groups
+    except ValidationError as exc:
+        raise InputError(f"{path.name}: {exc.errors()[0]['msg']}") from exc
+    return FittedTable({tuple(g.key): (g.decode, g.prefill, g.measurements) for g in groups})
 
 
 def _bench_observations(bench: Path, plan_path: Path) -> tuple[list[ServingObservation], ServePlan]:
@@ -319,12 +348,9 @@ def _size_all(
     version: str,
     demand: Demand,
     slo: Slo,
-    table: object,
+    table: FittedTable,
     redundancy: int,
 ) -> list[SizedOption]:
-    from swissai.core.calibration import FittedTable
-
-    assert isinstance(table, FittedTable)
     options = []
     for gpu in gpus:
         eff: Efficiency = table.efficiency(gpu.id, model.model_type, version)
@@ -344,7 +370,7 @@ def size(
 ) -> tuple[SizeResult, ServePlan | None]:
     """The ranked options and, when one meets the SLOs, the ServePlan of the first."""
     from swissai.adapters.profiles import list_gpu_ids, load_gpu, load_model
-    from swissai.core.calibration import FittedTable, fit_factor, minor, resolve_all
+    from swissai.core.calibration import fit_factor, minor, resolve_all
     from swissai.core.vllm_versions import DEFAULT_VLLM_VERSION, behaviour_for
 
     slo, demand = _validate(options)
@@ -366,7 +392,6 @@ def size(
             hint="raise --context or shorten the requests",
         )
     table = fitted_table()
-    assert isinstance(table, FittedTable)
     say(on_event, f"sizing {model.id} on {len(gpus)} GPU type(s) for {demand.source}")
     ranked = _size_all(
         options.model, model, gpus, context, version, demand, slo, table, options.redundancy
