@@ -1,8 +1,10 @@
 """Calibrating the capacity model's efficiency against serving measurements (docs/accuracy.md).
 
 Pure: no I/O. One factor e per group scales the roofline's decode step and prefill time alike
-(efficiency.decode = efficiency.prefill = e). It is fitted by minimising the squared log error
-of the predicted output tokens/s and mean TPOT over the group's `fit` measurements; `holdout`
+(for the user's own bench, `fit_factor`), or a decode and a prefill factor (`fit_factors`, the
+packaged measurements). Each measurement is predicted by replaying the benchmark step by step
+through vLLM's scheduler (`replay`), and the factors minimise the squared log error of output
+tokens/s, mean TPOT and (half weight) mean TTFT over the group's `fit` measurements; `holdout`
 measurements are never fitted and give the error report. Groups, most specific first:
 
     (GPU, model family, vLLM minor version) -> (GPU, model family) -> (GPU) -> (model family) -> all
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -24,14 +27,16 @@ from swissai.core.capacity import (
     Efficiency,
     ReplicaShape,
     kv_batch_limit,
-    operating_point,
     prefill_seconds_per_token,
     step_seconds,
 )
-from swissai.core.estimates import REQUEST_OVERHEAD_S, SERVING_EFFICIENCY
+from swissai.core.estimates import SERVING_EFFICIENCY
 from swissai.models.capacity import ServingObservation
 
-GRID = tuple(0.05 * 1.04**k for k in range(110))  # 0.05 .. ~3.6, 4 % steps
+GRID_STEP = 1.47
+GRID = tuple(0.05 * GRID_STEP**k for k in range(12))  # 0.05 .. ~3.6
+GOLDEN_STEPS = 16
+COORDINATE_ROUNDS = 3  # alternate decode and prefill fits (fewer rounds: medians 3-7 points worse)
 GroupKey = tuple[str, ...]
 # A group is fitted on at least this many measurements. 2 was tried: the holdout errors grew
 # (median output tok/s error 21 % -> 39 %) because vLLM versions differ more than groups do.
@@ -55,24 +60,108 @@ def group_keys(gpu: str, family: str, vllm_version: str) -> list[GroupKey]:
 
 
 def predict(obs: ServingObservation, shape: ReplicaShape, eff: Efficiency) -> Prediction:
-    """What the model says this measurement should have shown."""
-    i, o = obs.input_tokens, obs.output_tokens
-    demand = Demand(0.0, 0.0, i, o, i, obs.id)
-    in_flight = obs.concurrency or obs.num_prompts
-    batch = max(1, min(in_flight, kv_batch_limit(shape, demand) or 1))
-    point = operating_point(shape, eff, demand, batch)
-    x = point.requests_per_s
+    """What the model says this measurement should have shown: the benchmark is replayed step
+    by step as vLLM's scheduler runs it (replay())."""
+    return replay(obs, shape, eff)
+
+
+def replay(obs: ServingObservation, shape: ReplicaShape, eff: Efficiency) -> Prediction:
+    """Replay `vllm bench serve` against one replica, one engine step at a time.
+
+    vLLM V1's scheduler (chunked prefill): every step decodes one token for each running
+    sequence, then spends what is left of max_num_batched_tokens on waiting prompts in arrival
+    order, admitting new sequences while fewer than max_num_seqs run and the KV cache holds
+    them. A step takes step(decoding sequences) + prompt tokens x t_prefill. A prompt's last
+    chunk yields its first token (TTFT); O - 1 decode steps later it is done (TPOT = the time
+    between, / (O - 1)). Burst (concurrency None): all prompts arrive at t = 0; otherwise a new
+    request arrives when one finishes, until num_prompts were sent. All requests have the mean
+    lengths, so requests that start decoding in the same step move as one cohort: the loop is
+    O(steps), not O(requests x steps)."""
+    i = max(1, round(obs.input_tokens))
+    o = max(1, round(obs.output_tokens))
+    demand = Demand(0.0, 0.0, float(i), float(o), float(i), obs.id)
+    limit = max(1, kv_batch_limit(shape, demand))
+    budget = max(shape.max_num_batched_tokens, 1)
     t_p = prefill_seconds_per_token(shape, eff)
-    step = step_seconds(shape, eff, batch, i + o / 2)
-    if obs.concurrency is None:
-        # Burst (vllm bench serve without --max-concurrency, all prompts at t=0): the admitted
-        # batch prefills together (half of it ahead on average), the rest waits for slots.
-        waiting = max(0, obs.num_prompts - batch)
-        ttft = batch * i * t_p / 2 + step + REQUEST_OVERHEAD_S
-        ttft += (waiting * waiting / obs.num_prompts) / (2 * x)
-    else:
-        ttft = i * t_p + step + REQUEST_OVERHEAD_S + max(0, in_flight - batch) / x
-    return Prediction(point.output_tokens_per_s, ttft * 1000, point.tpot_mean_ms)
+    context = i + o / 2
+    memo: dict[int, float] = {}
+
+    def step_time(batch: int) -> float:
+        if batch not in memo:
+            memo[batch] = step_seconds(shape, eff, max(1, batch), context)
+        return memo[batch]
+
+    total = obs.num_prompts
+    in_flight = obs.concurrency or total
+    waiting: deque[list[float]] = deque([[0.0, float(min(in_flight, total))]])  # arrival, count
+    sent = min(in_flight, total)
+    head_left = float(i)  # prompt tokens still to prefill of the first waiting request
+    admitted_prefilling = 0  # the head request, once started, holds a slot
+    decoding = 0
+    finishing: dict[int, list[tuple[float, float]]] = {}  # step -> [(count, first-token time)]
+    now = 0.0
+    step = 0
+    done = 0.0
+    ttft_sum = tpot_sum = 0.0
+    while done < total - 1e-9:
+        step += 1
+        room = budget - decoding
+        prefill_tokens = 0.0
+        started: list[tuple[float, float]] = []  # (count, arrival) reaching their first token
+        while room > 0 and waiting and decoding + admitted_prefilling < limit + 1e-9:
+            arrival, count = waiting[0]
+            if head_left < i:  # the head request is part-way through its prompt
+                take = min(room, head_left)
+            else:
+                slots = limit - decoding
+                if slots < 1:
+                    break
+                whole = min(count, float(int(room // i)), float(slots))
+                if whole >= 1:  # whole prompts fit in this step
+                    prefill_tokens += whole * i
+                    room -= int(whole * i)
+                    started.append((whole, arrival))
+                    decoding += int(whole)
+                    waiting[0][1] -= whole
+                    if waiting[0][1] < 1e-9:
+                        waiting.popleft()
+                    continue
+                take = min(room, head_left)
+                admitted_prefilling = 1
+            prefill_tokens += take
+            room -= int(take)
+            head_left -= take
+            if head_left <= 0:
+                head_left = float(i)
+                admitted_prefilling = 0
+                started.append((1.0, arrival))
+                decoding += 1
+                waiting[0][1] -= 1
+                if waiting[0][1] < 1e-9:
+                    waiting.popleft()
+        now += step_time(decoding) + prefill_tokens * t_p
+        for count, arrival in started:
+            ttft_sum += count * (now - arrival)
+            finishing.setdefault(step + o - 1, []).append((count, now))
+        for count, first in finishing.pop(step, []):
+            decoding -= int(count)
+            done += count
+            if o > 1:
+                tpot_sum += count * (now - first) / (o - 1)
+            if obs.concurrency is not None and sent < total:
+                new = min(count, float(total - sent))
+                sent += int(new)
+                waiting.append([now, new])
+        if not waiting and decoding == 0 and done < total - 1e-9:
+            break  # nothing left to run (rounding)
+        if step > 2_000_000:
+            break
+    done = max(done, 1.0)
+    return Prediction(
+        output_tok_s=done * o / max(now, 1e-9),
+        mean_ttft_ms=ttft_sum / done * 1000,
+        mean_tpot_ms=(tpot_sum / done * 1000) if o > 1 else step_time(decoding) * 1000,
+    )
 
 
 def _loss(
@@ -104,10 +193,11 @@ def _decode_loss(
 
 
 def _search(f: Callable[[float], float]) -> float:
-    """Minimise f over the efficiency range: a 4 % grid, then golden-section refinement."""
+    """Minimise f over the efficiency range: a coarse log grid (x1.47 steps from 0.05 to 3.6),
+    then golden-section refinement inside the best cell's neighbours (to ~0.1 %)."""
     best = min(GRID, key=f)
-    low, high = best / 1.04, best * 1.04
-    for _ in range(12):
+    low, high = best / GRID_STEP, best * GRID_STEP
+    for _ in range(GOLDEN_STEPS):
         a = high - (high - low) / 1.618
         b = low + (high - low) / 1.618
         if f(a) < f(b):
@@ -123,7 +213,7 @@ def fit_factors(obs: Sequence[tuple[ServingObservation, ReplicaShape]]) -> tuple
     shared = _search(lambda e: _loss(obs, e, e))
     decode, prefill = shared, shared
     if any(o.mean_ttft_ms is not None for o, _ in obs) and len(obs) > 1:
-        for _ in range(2):
+        for _ in range(COORDINATE_ROUNDS):
             prefill = _search(partial(_prefill_loss, obs, decode))
             decode = _search(partial(_decode_loss, obs, prefill))
     return round(decode, 3), round(prefill, 3)

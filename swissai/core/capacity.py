@@ -158,6 +158,7 @@ class ReplicaShape:
     kv_bytes_per_token_per_gpu: int
     kv_tokens: int
     max_num_seqs: int
+    max_num_batched_tokens: int = 8192
     plan: ServePlan | None = field(default=None, compare=False)
 
     @classmethod
@@ -176,6 +177,7 @@ class ReplicaShape:
             kv_bytes_per_token_per_gpu=plan.kv_cache.bytes_per_token,
             kv_tokens=plan.kv_cache.tokens,
             max_num_seqs=plan.limits.max_num_seqs,
+            max_num_batched_tokens=plan.limits.max_num_batched_tokens,
             plan=plan,
         )
 

@@ -173,21 +173,35 @@ def test_observations_have_sources_and_both_splits() -> None:
     assert len({o.id for o in obs}) == len(obs)
 
 
+@cache
+def fresh_table() -> FittedTable:
+    return fit_table(list(resolved()))  # ~15 s on 2 cores: fitted once for this module
+
+
 def test_holdout_measurements_are_never_fitted() -> None:
-    items = list(resolved())
-    table = fit_table(items)
-    only_fit = fit_table([r for r in items if r[0].split == "fit"])
-    assert table == only_fit
+    """Changing every held-out figure changes nothing in the fit (on the gpt-oss-20b subset,
+    to keep the test fast)."""
+    items = [r for r in resolved() if r[0].model == "gpt-oss-20b"]
+    assert {r[0].split for r in items} == {"fit", "holdout"}
+    changed = [
+        (o.model_copy(update={"output_tok_s": o.output_tok_s * 7}), s, f)
+        if o.split == "holdout"
+        else (o, s, f)
+        for o, s, f in items
+    ]
+    assert fit_table(items) == fit_table(changed)
 
 
-def test_the_fitted_model_beats_the_uncalibrated_roofline_on_holdout_throughput() -> None:
+def test_the_fitted_model_beats_the_uncalibrated_roofline_on_holdout_figures() -> None:
     items = list(resolved())
-    table = fit_table(items)
-    fitted = summarize(holdout_errors(table, items))
+    fitted = summarize(holdout_errors(fresh_table(), items))
     plain = summarize(holdout_errors(FittedTable({}), items))
-    assert fitted["output_tok_s_per_gpu"][1] < plain["output_tok_s_per_gpu"][1]
+    for metric in ("output_tok_s_per_gpu", "ttft_ms", "tpot_ms"):
+        assert fitted[metric][1] < plain[metric][1], metric
     # the figures docs/accuracy.md reports (benchmarks/size_accuracy.py prints them)
-    assert fitted["output_tok_s_per_gpu"][1] < 0.30
+    assert fitted["output_tok_s_per_gpu"][1] <= 0.15
+    assert fitted["ttft_ms"][1] <= 0.20
+    assert fitted["tpot_ms"][1] <= 0.25
 
 
 def test_fit_factor_recovers_a_known_efficiency() -> None:
@@ -216,10 +230,10 @@ def test_the_packaged_efficiency_table_is_current() -> None:
     """profiles/calibration/efficiency.yaml = a fresh fit (python -m swissai.tools.fit_calibration)."""
     from swissai.resources import profiles_dir
     from swissai.services.size import fitted_table
-    from swissai.tools.fit_calibration import fitted
+    from swissai.tools.fit_calibration import render
 
     path = profiles_dir() / "calibration" / "efficiency.yaml"
-    assert path.read_text(encoding="utf-8") == fitted(), (
+    assert path.read_text(encoding="utf-8") == render(fresh_table()), (
         "run python -m swissai.tools.fit_calibration"
     )
-    assert fitted_table() == fit_table(list(resolved()))
+    assert fitted_table() == fresh_table()
