@@ -36,7 +36,11 @@ def cost(
     tpot_p95: float | None = typer.Option(
         None, "--tpot-p95", help="Time per output token, p95, ms."
     ),
-    context: int = typer.Option(32768, "--context", help="max_model_len planned for, tokens."),
+    context: int | None = typer.Option(
+        None,
+        "--context",
+        help="max_model_len planned for, tokens (default 32768, or the model's maximum).",
+    ),
     gpus: list[str] = typer.Option(
         [], "--gpus", help="GPU ids to price (repeat); default: all priced."
     ),

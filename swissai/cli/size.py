@@ -43,7 +43,11 @@ def size(
     output_tokens_per_s_per_user: float | None = typer.Option(
         None, "--output-tokens-per-s-per-user", help="Alternative to --tpot-p95 (1000 / TPOT)."
     ),
-    context: int = typer.Option(32768, "--context", help="max_model_len planned for, tokens."),
+    context: int | None = typer.Option(
+        None,
+        "--context",
+        help="max_model_len planned for, tokens (default 32768, or the model's maximum).",
+    ),
     gpus: list[str] = typer.Option(
         [], "--gpus", help="GPU profile ids to consider (repeat); default: the whole catalog."
     ),

@@ -263,7 +263,10 @@ def cost(options: CostOptions, *, on_event: EventSink = ignore) -> CostResult:
             )
         )
     if not result_options:
-        raise InputError("nothing to compare: no API and no on-premises option", hint="")
+        raise InputError(
+            "nothing to compare: no API and no on-premises option meets the SLOs",
+            hint="relax --ttft-p95/--tpot-p95 or add API prices with --prices FILE",
+        )
     ranked = sorted(result_options, key=lambda c: (c.total_chf_over_horizon, c.name))
     inputs = [
         CostInput(name="electricity_chf_per_kwh", value=f"{site.electricity_chf_per_kwh:g}", source=site_file.electricity_source if options.electricity_chf_per_kwh is None else "--electricity-chf-per-kwh"),

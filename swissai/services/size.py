@@ -63,7 +63,7 @@ class SizeOptions:
     ttft_p95_ms: float = 2000.0
     tpot_p95_ms: float | None = None
     output_tokens_per_s_per_user: float | None = None
-    context: int | None = 32768
+    context: int | None = None  # None: DEFAULT_CONTEXT, or the model's maximum when smaller
     gpus: tuple[str, ...] = ()
     vllm_version: str | None = None
     redundancy: int = 1
@@ -71,6 +71,7 @@ class SizeOptions:
     calibrate_plan: Path | None = None
 
 
+DEFAULT_CONTEXT = 32768  # a long chat or a RAG prompt; the KV cache is planned for it
 DEFAULT_TPOT_P95_MS = 50.0  # 20 tokens/s per user: faster than reading speed (docs/capacity.md)
 
 
@@ -105,7 +106,10 @@ def _demand(options: SizeOptions) -> Demand:
         text = read_capped(options.trace, LoadLimits(max_bytes=TRACE_MAX_BYTES), "trace")
         trace = parse_trace(text, str(options.trace))
         if not trace.requests:
-            raise InputError(f"{options.trace}: the trace holds no requests", hint="")
+            raise InputError(
+                f"{options.trace}: the trace holds no requests",
+                hint="one JSON object per line: timestamp, input and output token counts",
+            )
         return demand_from_trace(
             trace.peak_requests_per_s(),
             trace.mean_requests_per_s(),
@@ -137,7 +141,10 @@ def _validate(options: SizeOptions) -> tuple[Slo, Demand]:
             hint="1 = N+1: the peak is served with one replica down",
         )
     if options.context is not None and not (1 <= options.context <= 10_000_000):
-        raise InputError(f"--context {options.context}: give at least 1 token", hint="")
+        raise InputError(
+            f"--context {options.context}: give 1 to 10,000,000 tokens",
+            hint="the max_model_len to plan for, e.g. --context 32768",
+        )
     if (options.calibrate is None) != (options.calibrate_plan is None):
         raise InputError(
             "--calibrate needs --calibrate-plan (and the other way round)",
@@ -380,12 +387,15 @@ def size(
     gpu_ids = list(options.gpus) or list_gpu_ids()
     gpus = [load_gpu(g) for g in gpu_ids]
     context = options.context
-    if context is not None and context > model.max_position_embeddings:
+    if context is None:
+        context = min(DEFAULT_CONTEXT, model.max_position_embeddings)
+        options = replace(options, context=context)
+    if context > model.max_position_embeddings:
         raise InputError(
             f"--context {context} exceeds {model.id}'s {model.max_position_embeddings} tokens",
             hint=f"use at most {model.max_position_embeddings}",
         )
-    if context is not None and demand.input_tokens + demand.output_tokens > context:
+    if demand.input_tokens + demand.output_tokens > context:
         raise InputError(
             f"requests of {demand.input_tokens:.0f} + {demand.output_tokens:.0f} tokens do not "
             f"fit the --context of {context}",
@@ -465,7 +475,7 @@ def size(
             ttft_p95_ms=slo.ttft_p95_ms,
             tpot_p95_ms=round(slo.tpot_p95_ms, 3),
             output_tokens_per_s_per_user=round(1000.0 / slo.tpot_p95_ms, 2),
-            context_tokens=context or model.max_position_embeddings,
+            context_tokens=context,
             redundancy=options.redundancy,
         ),
         feasible=feasible,
