@@ -41,6 +41,7 @@ GroupKey = tuple[str, ...]
 # A group is fitted on at least this many measurements. 2 was tried: the holdout errors grew
 # (median output tok/s error 21 % -> 39 %) because vLLM versions differ more than groups do.
 MIN_POINTS = 1
+MIN_BROAD_POINTS = 2
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,10 @@ class FittedTable:
         for key in group_keys(gpu, family, vllm_version):
             if key in self.factors:
                 d, p, n = self.factors[key]
+                if n < MIN_BROAD_POINTS and key[0] != "*" and (len(key) == 1 or key[0] == "family"):
+                    # One A100 gpt-oss figure says little about Qwen on A100 (or one Qwen figure
+                    # about Qwen on H200): a GPU-only or family-only group needs two figures.
+                    continue
                 where = "all measurements" if key == ("*",) else "/".join(key)
                 return Efficiency(d, p, f"fitted on {n} measurement(s): {where}")
         return Efficiency(

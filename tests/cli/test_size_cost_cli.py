@@ -204,3 +204,35 @@ def test_cost_prices_file_overrides_the_catalog(tmp_path: Path) -> None:
     result = CostResult.model_validate(json.loads(r.stdout))
     onprem = next(o for o in result.options if o.kind == "onprem")
     assert onprem.upfront_chf == 1 and "gift" in onprem.price_source
+
+
+def test_cost_html_escapes_what_a_prices_file_says(tmp_path: Path) -> None:
+    prices = tmp_path / "p.yaml"
+    prices.write_text(
+        "apis:\n- {id: evil, provider: '<script>alert(1)</script>', model: m, "
+        "input_per_mtok: 1, output_per_mtok: 2, currency: USD, date: '2026-12-01', "
+        "source: '<img src=x onerror=alert(1)>'}\n",
+        encoding="utf-8",
+    )
+    html = tmp_path / "r.html"
+    r = swissai(
+        "cost", "--users", "100", "--gpus", "h100-80gb", "--prices", str(prices),
+        "--html", str(html), "-o", "json",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    text = html.read_text(encoding="utf-8")
+    assert "<script" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text
+
+
+def test_existing_hardware_has_no_upfront_cost_and_breaks_even_at_once_or_never() -> None:
+    r = swissai(
+        "cost", "--users", "2000", "--gpus", "h100-80gb", "--existing-hardware", "-o", "json"
+    )
+    assert r.returncode == 0, r.stderr
+    result = CostResult.model_validate(json.loads(r.stdout))
+    onprem = next(o for o in result.options if o.kind == "onprem")
+    assert onprem.upfront_chf == 0 and onprem.monthly_breakdown_chf["hardware"] == 0
+    apis = {o.name: o.monthly_chf for o in result.options if o.kind == "api"}
+    for api, month in onprem.break_even_month.items():
+        assert month == (1 if onprem.monthly_chf <= apis[api] else None)

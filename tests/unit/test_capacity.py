@@ -237,3 +237,20 @@ def test_the_packaged_efficiency_table_is_current() -> None:
         "run python -m swissai.tools.fit_calibration"
     )
     assert fitted_table() == fresh_table()
+
+
+def test_broad_groups_need_two_figures_and_the_basis_says_which_group() -> None:
+    table = FittedTable(
+        {
+            ("a100-80gb",): (0.9, 0.9, 1),
+            ("family", "qwen3_moe"): (0.3, 0.3, 1),
+            ("h100-80gb", "gpt_oss"): (0.5, 0.4, 1),
+            ("*",): (0.6, 0.4, 7),
+        }
+    )
+    assert table.efficiency("a100-80gb", "qwen3_moe", "0.11.0").decode == 0.6  # both too thin
+    assert "all measurements" in table.efficiency("a100-80gb", "llama", "0.11.0").basis
+    exact = table.efficiency("h100-80gb", "gpt_oss", "0.33.0")
+    assert (exact.decode, exact.prefill) == (0.5, 0.4)
+    assert "h100-80gb/gpt_oss" in exact.basis
+    assert FittedTable({}).efficiency("x", "y", "0.1").basis.startswith("uncalibrated")
