@@ -402,14 +402,17 @@ def size(
             hint="raise --context or shorten the requests",
         )
     table = fitted_table()
+    bench = None  # read before any sizing: a bad file is exit 2 before the work
+    if options.calibrate is not None and options.calibrate_plan is not None:
+        bench = _bench_observations(options.calibrate, options.calibrate_plan)
     say(on_event, f"sizing {model.id} on {len(gpus)} GPU type(s) for {demand.source}")
     ranked = _size_all(
         options.model, model, gpus, context, version, demand, slo, table, options.redundancy
     )
     calibration = None
     notes: list[str] = []
-    if options.calibrate is not None and options.calibrate_plan is not None:
-        observed, bench_plan = _bench_observations(options.calibrate, options.calibrate_plan)
+    if bench is not None and options.calibrate is not None:
+        observed, bench_plan = bench
         resolved = resolve_all(observed, observation_shape)
         if not resolved:
             raise InputError(
