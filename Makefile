@@ -61,5 +61,7 @@ docs: install
 
 bench: install
 	$(BIN)/python benchmarks/plan_accuracy.py
+	$(BIN)/python benchmarks/size_accuracy.py
+	$(BIN)/python benchmarks/size_catalog.py
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/check_throughput.py

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from swissai.errors import SwissaiError
 from swissai.models.audit import ReportWritten
+from swissai.models.capacity import CostResult, SizeResult
 from swissai.models.deploy import (
     DeployRequest,
     DeployResult,
@@ -33,11 +34,13 @@ from swissai.models.deploy import (
 from swissai.models.plan import ServePlan
 from swissai.models.site import SiteProfile
 from swissai.services.bench import BenchOutcome, BenchRequest
+from swissai.services.cost import CostOptions
 from swissai.services.events import Collect, EventSink, Message, Progress, log_events
 from swissai.services.model import ManifestResult, VerifyResult
 from swissai.services.probe import ProbeResult
 from swissai.services.render import RenderResult
 from swissai.services.serve import Launch, ServeOutcome, ServeRequest
+from swissai.services.size import SizeOptions
 from swissai.services.smoke import SmokeOutcome, SmokeRequest
 
 if TYPE_CHECKING:
@@ -47,6 +50,8 @@ __all__ = [
     "BenchOutcome",
     "BenchRequest",
     "Collect",
+    "CostOptions",
+    "CostResult",
     "DeployRequest",
     "DeployResult",
     "DestroyResult",
@@ -63,6 +68,8 @@ __all__ = [
     "ServePlan",
     "ServeRequest",
     "SiteProfile",
+    "SizeOptions",
+    "SizeResult",
     "SmokeOutcome",
     "SmokeRequest",
     "StatusResult",
@@ -70,6 +77,7 @@ __all__ = [
     "VerifyResult",
     "bench",
     "check",
+    "cost",
     "deploy",
     "destroy",
     "init",
@@ -84,6 +92,7 @@ __all__ = [
     "rollback",
     "serve",
     "serve_command",
+    "size",
     "smoke",
     "status",
     "write_plan",
@@ -339,6 +348,24 @@ def bench(request: BenchRequest, *, on_event: EventSink = log_events) -> BenchOu
     from swissai.services.bench import bench as run
 
     return run(request, on_event)
+
+
+def size(
+    options: SizeOptions, *, on_event: EventSink = log_events
+) -> tuple[SizeResult, ServePlan | None]:
+    """`swissai size`: the ranked configurations (`result.feasible`, `result.options`) and the
+    ServePlan of the chosen one (None when no configuration meets the SLOs: the CLI's exit 4)."""
+    from swissai.services.size import size as run
+
+    return run(options, on_event=on_event)
+
+
+def cost(options: CostOptions, *, on_event: EventSink = log_events) -> CostResult:
+    """`swissai cost`: on-premises against API options in CHF (`result.options`, cheapest
+    first over the horizon); `swissai.report.cost_html.render_cost_html(result)` for the report."""
+    from swissai.services.cost import cost as run
+
+    return run(options, on_event=on_event)
 
 
 def model_manifest(

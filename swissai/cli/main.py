@@ -159,6 +159,7 @@ def _register() -> None:
     from swissai.cli import (
         bench,
         check,
+        cost,
         deploy,
         init,
         lifecycle,
@@ -168,10 +169,13 @@ def _register() -> None:
         render,
         report,
         serve,
+        size,
         smoke,
     )
 
     app.command("plan", help=plan.HELP)(plan.plan)
+    app.command("size", help=size.HELP)(size.size)
+    app.command("cost", help=cost.HELP)(cost.cost)
     app.command("probe", help=probe.HELP)(probe.probe)
     app.command("serve", help=serve.HELP)(serve.serve)
     app.command("init", help=init.HELP)(init.init)

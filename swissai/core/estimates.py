@@ -53,7 +53,7 @@ class Estimates:
     basis: str
 
 
-def _peak_tflops(gpu: GpuSpec, model: ModelSpec) -> float:
+def peak_tflops(gpu: GpuSpec, model: ModelSpec) -> float:
     """Dense FLOP/s the matmuls run at: fp8 models on fp8 tensor cores where present; MXFP4
     experts compute in bf16 on Hopper/Ampere (weight-only), so bf16."""
     bf16 = gpu.bf16_dense_tflops or (gpu.fp8_dense_tflops or 100.0) / 2
@@ -66,7 +66,7 @@ def _rates(model: ModelSpec, gpu: GpuSpec, layout: Layout) -> tuple[float, float
     """(bytes/s, FLOP/s) one replica achieves: its TP x PP GPUs at the eta fractions."""
     ranks = layout.tp * layout.pp
     bw = gpu.memory_bandwidth_gb_s * 1e9 * ETA_MEMORY * ranks
-    flops = _peak_tflops(gpu, model) * 1e12 * ETA_COMPUTE * ranks
+    flops = peak_tflops(gpu, model) * 1e12 * ETA_COMPUTE * ranks
     return bw, flops
 
 
@@ -79,17 +79,40 @@ def decode_step_seconds(
     context_tokens: int = REFERENCE_CONTEXT_TOKENS,
 ) -> float:
     """One decode step of `batch` sequences of `context_tokens` on one replica."""
+    return step_seconds_from(
+        model,
+        gpu,
+        layout,
+        weights_gib_per_gpu=sizing.weights_gib,
+        kv_bytes_per_token_per_gpu=sizing.geometry.bytes_per_token,
+        batch=batch,
+        context_tokens=context_tokens,
+    )
+
+
+def step_seconds_from(
+    model: ModelSpec,
+    gpu: GpuSpec,
+    layout: Layout,
+    *,
+    weights_gib_per_gpu: float,
+    kv_bytes_per_token_per_gpu: int,
+    batch: int,
+    context_tokens: int,
+) -> float:
+    """decode_step_seconds from the figures a ServePlan carries (weights per GPU, KV bytes per
+    token per GPU), so the capacity search (core/capacity.py) can use plans it did not size."""
     bw, flops = _rates(model, gpu, layout)
     ranks = layout.tp * layout.pp
-    weights_total = sizing.weights_gib * 2**30 * ranks
+    weights_total = weights_gib_per_gpu * 2**30 * ranks
     read = weights_total
     moe = model.moe
     if moe is not None:
         # Expert weights are read only for experts some token in the batch routes to.
         expert_fraction = 1.0 - (1.0 - moe.experts_per_token / moe.num_experts) ** batch
-        share = _expert_share(model)
+        share = expert_share(model)
         read = weights_total * (1 - share) + weights_total * share * expert_fraction
-    kv_per_token_all_ranks = sizing.geometry.bytes_per_token * layout.tp
+    kv_per_token_all_ranks = kv_bytes_per_token_per_gpu * layout.tp
     read += batch * context_tokens * kv_per_token_all_ranks
     # two all-reduces per layer (attention out, MLP out) when TP > 1
     comm = 2 * model.num_layers * ALLREDUCE_S if layout.tp > 1 else 0.0
@@ -124,14 +147,14 @@ def estimate(
         reference_batch=batch,
         basis=(
             f"roofline estimate: HBM {gpu.memory_bandwidth_gb_s:.0f} GB/s x {ETA_MEMORY}, "
-            f"{_peak_tflops(gpu, model):.0f} TFLOP/s x {ETA_COMPUTE} per GPU, batch {batch}, "
+            f"{peak_tflops(gpu, model):.0f} TFLOP/s x {ETA_COMPUTE} per GPU, batch {batch}, "
             f"{REFERENCE_CONTEXT_TOKENS}-token context, {REFERENCE_PROMPT_TOKENS}-token prompt; "
             "TP all-reduce as a fixed latency per layer"
         ),
     )
 
 
-def _expert_share(model: ModelSpec) -> float:
+def expert_share(model: ModelSpec) -> float:
     """Fraction of parameters that are routed experts."""
     moe = model.moe
     if moe is None:

@@ -151,3 +151,17 @@ def test_installed_swissai_renders_and_checks_from_packaged_templates(
     check_args = ["check", "out", "--plan", "plan.yaml", "--site", "swissai.yaml"]
     check = _run([swissai, *check_args, "--fail-on", "critical"], cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.slow
+def test_installed_swissai_sizes_and_costs_from_packaged_data(
+    installed: Path, tmp_path: Path
+) -> None:
+    """profiles/calibration (measurements, fitted efficiency) and profiles/prices ship too."""
+    swissai = str(installed / "swissai")
+    size = _run([swissai, "size", "--users", "500", "--gpus", "h100-80gb", "-o", "json"], tmp_path)
+    assert size.returncode == 0, size.stderr
+    assert json.loads(size.stdout)["feasible"] is True
+    cost = _run([swissai, "cost", "--users", "500", "--gpus", "h100-80gb", "-o", "json"], tmp_path)
+    assert cost.returncode == 0, cost.stderr
+    assert {o["kind"] for o in json.loads(cost.stdout)["options"]} == {"onprem", "api"}
