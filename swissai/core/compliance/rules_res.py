@@ -14,6 +14,7 @@ from swissai.core.compliance.context import (
     as_dict,
     as_list,
     cidr_inside,
+    command_text,
     container_scripts,
     get,
     host_of,
@@ -933,7 +934,11 @@ def res_008(ctx: CheckContext, r: Results) -> None:
             low = f" {text.lower()} "
             for pattern in INSTALL_PATTERNS:
                 if pattern in low and pattern in URL_FETCHERS:
+                    # the hosts of this text, else of the whole command (`command: [wget]`
+                    # with the URL in `args`)
                     host = _external_fetch(ctx, text)
+                    if host == "":
+                        host = _external_fetch(ctx, command_text(c.container))
                     if host is None:
                         continue  # only in-cluster or internal hosts (a Helm test pod)
                     r.fail(
