@@ -958,10 +958,26 @@ class CheckContext:
         return [o for o in self.kind(kind) if o.namespace == namespace]
 
     def first_in_namespace(self, namespace: str | None) -> Document | None:
+        return self._first_serving.get(namespace)
+
+    @cached_property
+    def _first_serving(self) -> dict[str | None, Document]:
+        # one pass, not one per namespace: inputs with many namespaces stay linear
+        out: dict[str | None, Document] = {}
         for pod in self.serving_pods:
-            if pod.namespace == namespace:
-                return pod.obj
-        return None
+            out.setdefault(pod.namespace, pod.obj)
+        return out
+
+    @cached_property
+    def _by_namespace(self) -> dict[str | None, list[Document]]:
+        out: dict[str | None, list[Document]] = {}
+        for obj in self.objects:
+            out.setdefault(obj.namespace, []).append(obj)
+        return out
+
+    def objects_in(self, namespace: str | None) -> list[Document]:
+        """Every object of `namespace`, in input order."""
+        return self._by_namespace.get(namespace, [])
 
     # ------------------------------------------------------------ shared verdicts
 

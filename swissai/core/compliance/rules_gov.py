@@ -415,8 +415,8 @@ def gov_008(ctx: CheckContext, r: Results) -> None:
                 r.fail(
                     s, "metadata.labels", f"namespace {ns} is not labelled environment=production"
                 )
-        for obj in ctx.objects:
-            if obj.namespace == ns and obj.kind in (
+        for obj in ctx.objects_in(ns):
+            if obj.kind in (
                 "Deployment",
                 "StatefulSet",
                 "Pod",
