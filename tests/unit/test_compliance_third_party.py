@@ -107,6 +107,17 @@ def test_kuberay_head_and_workers_usage_stats_and_dashboard_exposure() -> None:
     assert _one(report, "NET-003", obj, "spec.rayClusterConfig.headGroupSpec.rayStartParams")
 
 
+def test_ray_serve_llm_model_source_and_runtime_env() -> None:
+    report = check([CRD / "kuberay.yaml"], None)
+    obj = "RayService/ai/serve-llm"
+    source = _one(report, "RES-005", obj, "spec.serveConfigV2")
+    assert "Qwen/Qwen2.5-7B-Instruct" in source.message and source.severity == "critical"
+    install = _one(report, "RES-008", obj, "spec.serveConfigV2")
+    assert "runtime_env pip" in install.message
+    # include-dashboard: "false" and usage stats off: nothing for NET-003 or RES-006
+    assert _findings(report, "NET-003", obj) == [] and _findings(report, "RES-006", obj) == []
+
+
 def test_argo_rollout_and_nim() -> None:
     report = check([CRD / "rollout-nim.yaml"], None)
     hub = _one(report, "RES-005", "Rollout/ai/vllm", "spec.template.spec.containers[0].args[1]")

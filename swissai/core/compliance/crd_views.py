@@ -17,10 +17,13 @@ container described by `spec.image`, `spec.env`, `spec.resources`) and NIMCache
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from swissai.core.yaml_bounded import WAIVER_LIMITS, compose_yaml
+from swissai.errors import InputError
 from swissai.models.manifest import Document
 
 # KServe's storage initializer downloads `storageUri` into this path of the serving container
@@ -207,6 +210,68 @@ VIEWED_KINDS = {
 }
 
 
+_SCAN_LIMIT = 2000  # nodes visited per object: bounded work on large custom resources
+
+# KubeRay fields holding YAML text that Ray reads: RayService `spec.serveConfigV2` (Ray Serve
+# applications, ray-operator/apis/ray/v1/rayservice_types.go) and RayJob `spec.runtimeEnvYAML`
+RAY_YAML_FIELDS = {"RayService": "spec.serveConfigV2", "RayJob": "spec.runtimeEnvYAML"}
+
+
+def ray_yaml(obj: Document) -> tuple[str, Any] | None:
+    """(field path, parsed YAML) of a RayService's serveConfigV2 or a RayJob's runtimeEnvYAML;
+    bounded like a waiver file (it is as hostile as any input); None when absent or broken."""
+    path = RAY_YAML_FIELDS.get(obj.kind)
+    if path is None or "ray.io" not in obj.api_version:
+        return None
+    text = _get(obj.data, path)
+    if not isinstance(text, str):
+        return None
+    try:
+        loaded = next(compose_yaml(text, f"{obj.kind} {path}", WAIVER_LIMITS), (None, None))[0]
+    except InputError:
+        return None
+    return path, loaded
+
+
+def walk(data: Any, limit: int = _SCAN_LIMIT) -> Iterator[tuple[str, Any]]:
+    """(key, value) of every mapping entry inside `data`, breadth first, at most `limit`."""
+    queue: deque[Any] = deque([data])
+    seen = 0
+    while queue and seen < limit:
+        node = queue.popleft()
+        seen += 1
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield str(key), value
+                queue.append(value)
+        elif isinstance(node, list):
+            queue.extend(node)
+
+
+def runtime_env_fetches(obj: Document) -> list[tuple[str, str]]:
+    """(field path, what) for each Ray `runtime_env` entry that installs or downloads when
+    the job or application starts: pip, uv, conda packages; working_dir and py_modules from a
+    URL (docs.ray.io, "Runtime environments")."""
+    found = ray_yaml(obj)
+    if found is None:
+        return []
+    path, data = found
+    out: list[tuple[str, str]] = []
+    envs = [v for k, v in walk(data) if k == "runtime_env" and isinstance(v, dict)]
+    if obj.kind == "RayJob" and isinstance(data, dict):
+        envs.append(data)  # runtimeEnvYAML is the runtime_env itself
+    for env in envs:
+        for key in ("pip", "uv", "conda"):
+            if env.get(key):
+                out.append((path, f"runtime_env {key} installs packages"))
+        for key in ("working_dir", "py_modules"):
+            values = env.get(key)
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, str) and "://" in value:
+                    out.append((path, f"runtime_env {key} downloads {value}"))
+    return out
+
+
 def _kaito_preset(obj: Document, base: str) -> Iterator[ModelSource]:
     preset = _dict(_get(obj.data, f"{base}.preset"))
     name = str(preset.get("name") or "")
@@ -269,6 +334,16 @@ def model_sources(obj: Document) -> list[ModelSource]:
                 )
     elif kind == "InferenceSet" and "kaito" in group:
         out += _kaito_preset(obj, "spec.template.inference")
+    elif kind == "RayService" and "ray.io" in group:
+        # Ray Serve LLM: llm_configs[].model_loading_config.model_source (a hub id or a path)
+        found = ray_yaml(obj)
+        if found is not None:
+            path, loaded = found
+            for key, value in walk(loaded):
+                if key == "model_loading_config" and isinstance(value, dict):
+                    source = value.get("model_source") or value.get("model_id")
+                    if isinstance(source, str) and source.strip():
+                        out.append(ModelSource(obj, path, source.strip(), "Ray Serve LLM"))
     elif kind == "NIMCache" and "nvidia.com" in group:
         source = _dict(_get(data, "spec.source"))
         if "ngc" in source:
@@ -310,7 +385,6 @@ _SILENT_GROUPS = (
     "cert-manager.io",
 )
 _MODEL_KEYS = {"storageUri", "modelUri", "storageUris", "modelArtifacts"}
-_SCAN_LIMIT = 2000  # nodes visited per object: bounded work on large custom resources
 
 
 def uninspected_reason(obj: Document, known_kinds: set[str]) -> tuple[str, str] | None:
@@ -319,15 +393,18 @@ def uninspected_reason(obj: Document, known_kinds: set[str]) -> tuple[str, str] 
     if obj.kind in known_kinds or obj.kind in VIEWED_KINDS:
         return None
     group = obj.api_version.split("/", 1)[0] if "/" in obj.api_version else ""
-    if group in _SILENT_GROUPS or obj.kind == "CustomResourceDefinition":
+    # core, apps and batch kinds with pods are all read (POD_SPEC_PATHS); the rest hold none
+    if group in ("", "apps", "batch", "autoscaling") or group in _SILENT_GROUPS:
         return None
-    stack: list[tuple[Any, str]] = [(obj.data.get("spec"), "spec")]
+    if obj.kind == "CustomResourceDefinition":
+        return None
+    stack: deque[tuple[Any, str]] = deque([(obj.data.get("spec"), "spec")])
     for key, value in obj.data.items():
         if key not in ("spec", "metadata", "status", "apiVersion", "kind", "data"):
             stack.append((value, key))
     seen = 0
     while stack and seen < _SCAN_LIMIT:
-        node, path = stack.pop(0)
+        node, path = stack.popleft()
         seen += 1
         if isinstance(node, dict):
             containers = node.get("containers")

@@ -22,6 +22,7 @@ from swissai.core.compliance.context import (
     parse_image,
     selector_matches,
 )
+from swissai.core.compliance.crd_views import runtime_env_fetches
 from swissai.core.compliance.registry import rule
 from swissai.core.encodings import ENCODINGS_ENV, ENCODINGS_SUBDIR, TIKTOKEN_SHA256
 from swissai.models.manifest import Document
@@ -554,7 +555,14 @@ def _arg_path(c: ContainerRef, token: str | None) -> str:
     file) and `--tokenizer` are absolute paths under a mounted volume, not hub ids;
     `HF_HUB_OFFLINE=1` or `TRANSFORMERS_OFFLINE=1`; `HF_ENDPOINT` unset or internal;
     `VLLM_USE_MODELSCOPE` not true; `HF_TOKEN` present is a low note; remote load formats
-    only with an internal `S3_ENDPOINT_URL`. Plan: the vLLM environment sets offline mode.""",
+    only with an internal `S3_ENDPOINT_URL`; a model written as `$VAR`/`$(VAR)` is resolved from
+    the container's env, else reported as unresolved (medium). Model references that operators
+    download (KServe `storageUri` and `spec.model.uri`, llm-d `modelArtifacts.uri`, KAITO
+    presets, NIMService without NIMCache, NIMCache sources, Ray Serve LLM `model_source`):
+    `pvc://` and local paths pass; `hf://`, hub ids, `gs://`, NGC and KAITO's public presets
+    are critical; `s3://` is high (its endpoint is not in the manifests); `oci://` is judged
+    like an image (`allowed_registries`); `http(s)://` by host. Plan: the vLLM environment
+    sets offline mode.""",
     references=[
         "FINMA-OR §IV.C",
         "FINMA-OR §IV.D",
@@ -916,8 +924,10 @@ def res_007(ctx: CheckContext, r: Results) -> None:
     severity="high",
     targets=["manifests"],
     inspects="""`command`, `args`, lifecycle hooks, init containers and mounted ConfigMap
-    scripts they run, for pip/uv/conda/apt/apk installs, curl, wget, git clone and hub or
-    FlashInfer downloads; `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `UV_INDEX_URL`,
+    scripts they run, for pip/uv/conda/apt/apk installs, curl or wget to hosts outside
+    `internal_domains`, git clone, `ollama pull` and hub or FlashInfer downloads; Ray
+    `runtime_env` (pip, uv, conda, working_dir or py_modules from a URL) in a RayService's
+    serveConfigV2 or a RayJob's runtimeEnvYAML; `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `UV_INDEX_URL`,
     `UV_EXTRA_INDEX_URL` outside `internal_domains`.""",
     references=[
         "FINMA-OR §IV.B",
@@ -963,6 +973,13 @@ def res_008(ctx: CheckContext, r: Results) -> None:
                     c.env_path(name),
                     f"container {c.name}: {name} points at {host_of(value)}",
                 )
+    for obj in ctx.kind("RayService", "RayJob"):
+        fetches = runtime_env_fetches(obj)
+        if fetches:
+            s = ctx.subject(obj)
+            r.ok(s)
+            for path, what in fetches:
+                r.fail(s, path, f"Ray {what} when the application starts")
 
 
 def _registry_problem(ctx: CheckContext, image: str) -> str | None:
