@@ -40,6 +40,9 @@ def test_kserve_runtime_and_hf_storage_uri_fail_with_the_field_path() -> None:
     assert hub.line == 32  # the storageUri line of kserve.yaml
     registry = _one(report, "RES-009", "ServingRuntime/ai/vllm-runtime", "spec.containers[0].image")
     assert registry.severity == "critical"
+    # the runtime's pods carry the labels KServe gives the InferenceService's predictor, so
+    # the NetworkPolicy on `serving.kserve.io/inferenceservice: llama` covers them
+    assert _findings(report, "NET-002", "NetworkPolicy/ai/(ingress for vllm-runtime)") == []
     # /mnt/models is filled by KServe's storage initializer: not "not under a mounted volume"
     assert not [
         f

@@ -16,9 +16,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from swissai.core.compliance.crd_views import (
+    KSERVE_ISVC_LABEL,
     ModelSource,
     model_sources,
     pod_views,
+    runtime_users,
     uninspected_reason,
 )
 from swissai.core.vllm_flag_table import TAKES_VALUE
@@ -736,13 +738,19 @@ class CheckContext:
         """Pod specs of every workload. Live Pods owned by a controller are skipped (their
         controller is checked); they still count for live-only checks via `live_pods`."""
         out: list[PodSpecRef] = []
+        users = runtime_users(self.objects) if "ServingRuntime" in self.by_kind else {}
         for obj in self.objects:
             paths = POD_SPEC_PATHS.get(obj.kind)
             if not paths:
                 for view in pod_views(obj):
-                    labels = (
+                    labels = dict(
                         as_dict(get(obj.data, view.labels_path)) if view.labels_path else obj.labels
                     )
+                    labels.update(view.implied_labels)
+                    if obj.kind == "ServingRuntime" and users.get((obj.namespace, obj.name)):
+                        # the runtime runs as the predictor of the InferenceService naming it
+                        labels[KSERVE_ISVC_LABEL] = users[(obj.namespace, obj.name)][0]
+                        labels["component"] = "predictor"
                     out.append(
                         PodSpecRef(
                             obj,

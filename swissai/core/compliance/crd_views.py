@@ -29,6 +29,7 @@ from swissai.models.manifest import Document
 # KServe's storage initializer downloads `storageUri` into this path of the serving container
 # (kserve/pkg/constants: DefaultModelLocalMountPath); the webhook mounts it, not the manifest.
 KSERVE_MODEL_MOUNT = "/mnt/models"
+KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"
 # KServe predictor framework keys that inline a container plus `storageUri`
 # (kserve/pkg/apis/serving/v1beta1/predictor.go: PredictorSpec)
 KSERVE_MODEL_KEYS = (
@@ -78,6 +79,7 @@ class PodView:
     extra: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     synthetic: bool = False
     injected_mounts: tuple[str, ...] = ()
+    implied_labels: dict[str, str] = field(default_factory=dict)  # labels the operator adds
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,19 @@ def _nim_service(data: dict[str, Any]) -> Iterator[PodView]:
     yield PodView("spec", {}, None, extra=[("spec", container)], synthetic=True)
 
 
+def runtime_users(objects: list[Document]) -> dict[tuple[str | None, str], list[str]]:
+    """(namespace, ServingRuntime name) -> names of the InferenceServices that name it in
+    `spec.predictor.model.runtime`: a runtime's pods are theirs, with their labels."""
+    out: dict[tuple[str | None, str], list[str]] = {}
+    for obj in objects:
+        if obj.kind != "InferenceService":
+            continue
+        runtime = _get(obj.data, "spec.predictor.model.runtime")
+        if isinstance(runtime, str):
+            out.setdefault((obj.namespace, runtime), []).append(obj.name)
+    return out
+
+
 def pod_views(obj: Document) -> list[PodView]:
     """The pod specs a third-party serving resource carries ([] for other kinds)."""
     data, kind = obj.data, obj.kind
@@ -160,7 +175,19 @@ def pod_views(obj: Document) -> list[PodView]:
                 and any(k in spec[key] for k in ("image", "args", "command", "env"))
             ]
             views.append(
-                PodView(path, spec, None, extra=extra, injected_mounts=(KSERVE_MODEL_MOUNT,))
+                PodView(
+                    path,
+                    spec,
+                    None,
+                    extra=extra,
+                    injected_mounts=(KSERVE_MODEL_MOUNT,),
+                    # KServe labels the pods of each component (pkg/constants:
+                    # InferenceServicePodLabelKey, KServiceComponentLabel)
+                    implied_labels={
+                        KSERVE_ISVC_LABEL: obj.name,
+                        "component": component,
+                    },
+                )
             )
     elif kind in ("LLMInferenceService", "LLMInferenceServiceConfig") and "kserve" in group:
         for path in (
