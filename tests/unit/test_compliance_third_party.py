@@ -144,9 +144,10 @@ def test_unknown_kinds_with_pods_or_models_are_listed_as_not_inspected() -> None
             "info",
         ),
         ("ModelDeployment/ai/llm", "spec.source.modelUri", "info"),
+        ("Workspace/ai/notebook", "spec.template.spec.containers", "info"),
     }
     assert not report.failed  # info never fails a gate, even --fail-on low
-    assert report.summary.info == 2
+    assert report.summary.info == 3
     low = check([CRD / "unknown-kinds.yaml"], None, fail_on="low")
     assert not [
         f for f in low.findings if f.rule_id == "GOV-009" and at_or_above(f.severity, "low")
@@ -157,7 +158,7 @@ def test_not_inspected_is_listed_in_sarif_and_junit() -> None:
     report = check([CRD / "unknown-kinds.yaml"], None)
     sarif = json.loads(render_report(report, "sarif"))
     results = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "GOV-009"]
-    assert len(results) == 2 and {r["level"] for r in results} == {"note"}
+    assert len(results) == 3 and {r["level"] for r in results} == {"note"}
     junit = render_report(report, "junit")
     assert "GOV-009" in junit and "SeldonDeployment/ai/llm" in junit
 

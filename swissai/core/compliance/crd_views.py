@@ -218,23 +218,30 @@ def pod_views(obj: Document) -> list[PodView]:
     return views
 
 
-# kinds whose pod templates and model references swissai reads (GOV-009 stays silent on them)
-VIEWED_KINDS = {
-    "ServingRuntime",
-    "ClusterServingRuntime",
-    "InferenceService",
-    "LLMInferenceService",
-    "LLMInferenceServiceConfig",
-    "ModelService",
-    "Workspace",
-    "InferenceSet",
-    "RayCluster",
-    "RayService",
-    "RayJob",
-    "Rollout",
-    "NIMService",
-    "NIMCache",
+# kinds whose pod templates and model references swissai reads, with the API group each must
+# have (GOV-009 stays silent on them; a `Workspace` of another group is not KAITO's)
+VIEWED_KINDS: dict[str, str] = {
+    "ServingRuntime": "kserve",
+    "ClusterServingRuntime": "kserve",
+    "InferenceService": "kserve",
+    "LLMInferenceService": "kserve",
+    "LLMInferenceServiceConfig": "kserve",
+    "ModelService": "llm-d",
+    "Workspace": "kaito",
+    "InferenceSet": "kaito",
+    "RayCluster": "ray.io",
+    "RayService": "ray.io",
+    "RayJob": "ray.io",
+    "Rollout": "argoproj.io",
+    "NIMService": "nvidia.com",
+    "NIMCache": "nvidia.com",
 }
+
+
+def is_viewed(obj: Document) -> bool:
+    """Whether crd_views reads this object (kind and API group)."""
+    group = VIEWED_KINDS.get(obj.kind)
+    return group is not None and group in obj.api_version.split("/", 1)[0]
 
 
 _SCAN_LIMIT = 2000  # nodes visited per object: bounded work on large custom resources
@@ -417,7 +424,7 @@ _MODEL_KEYS = {"storageUri", "modelUri", "storageUris", "modelArtifacts"}
 def uninspected_reason(obj: Document, known_kinds: set[str]) -> tuple[str, str] | None:
     """(field path, what it is) of the first pod template, container list or model reference
     in an object of a kind swissai does not read; None when there is none."""
-    if obj.kind in known_kinds or obj.kind in VIEWED_KINDS:
+    if obj.kind in known_kinds or is_viewed(obj):
         return None
     group = obj.api_version.split("/", 1)[0] if "/" in obj.api_version else ""
     # core, apps and batch kinds with pods are all read (POD_SPEC_PATHS); the rest hold none

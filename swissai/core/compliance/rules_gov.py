@@ -11,7 +11,7 @@ from swissai.core.compliance.context import (
     is_internal_host,
     serving_workloads,
 )
-from swissai.core.compliance.crd_views import VIEWED_KINDS
+from swissai.core.compliance.crd_views import is_viewed
 from swissai.core.compliance.registry import rule
 from swissai.models.manifest import Document
 from swissai.models.policy import Severity
@@ -448,7 +448,7 @@ def gov_008(ctx: CheckContext, r: Results) -> None:
 )
 def gov_009(ctx: CheckContext, r: Results) -> None:
     for obj in ctx.objects:
-        if obj.kind in VIEWED_KINDS:
+        if is_viewed(obj):
             r.ok(ctx.subject(obj))  # read through crd_views: inspected
     for obj, path, what in ctx.uninspected:
         r.fail(
