@@ -53,7 +53,8 @@ class _Redacted(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _redact_strings(cls, data: Any) -> Any:
-        if isinstance(data, dict):
+        # only a text with `@` can hold userinfo: most findings are built without a copy
+        if isinstance(data, dict) and any(isinstance(v, str) and "@" in v for v in data.values()):
             return {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
         return data
 
