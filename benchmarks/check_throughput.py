@@ -3,6 +3,12 @@ manifests per second; where checkov is installed (on PATH, or .venv-checkov/bin/
 `make checkov-env`), run it on the same files in the same run and print the ratio.
 
     python benchmarks/check_throughput.py [--count 1000] [--keep DIR]
+    python benchmarks/check_throughput.py --corpus third-party --count 252
+
+`--corpus third-party`: the small KServe, KAITO, KubeRay, Argo Rollouts, llm-d, NIM, Ollama
+and production-stack-shaped manifests of tests/data/compliance/crd/ (issue 18), copied into
+numbered namespaces until `--count` objects, plus a `helm template`-style file without
+objects (skipped by both tools); `--count` then counts objects, not files.
 
 Both tools start as processes (`python -m swissai check DIR`, `checkov -d DIR --framework
 kubernetes`), so start-up is included for both; checkov runs offline (--skip-download, no update
@@ -85,6 +91,30 @@ def generate(folder: Path, count: int) -> None:
         )
 
 
+CRD_DATA = REPO / "tests" / "data" / "compliance" / "crd"
+
+
+def generate_third_party(folder: Path, count: int) -> int:
+    """Copies of the issue-18 manifests, one namespace per copy, until `count` objects;
+    returns the number of objects written."""
+    import re
+
+    sources = [p for p in sorted(CRD_DATA.glob("*.yaml")) if p.name != "site.yaml"]
+    texts = [p.read_text(encoding="utf-8") for p in sources]
+    per_copy = [sum(1 for d in t.split("\n---") if re.search(r"^kind:", d, re.M)) for t in texts]
+    written, copy = 0, 0
+    while written < count:
+        for source, text, objects in zip(sources, texts, per_copy, strict=True):
+            renamed = re.sub(r"namespace: ai\b", f"namespace: ai-{copy}", text)
+            (folder / f"c{copy:03d}-{source.name}").write_text(renamed, encoding="utf-8")
+            written += objects
+            if written >= count:
+                break
+        copy += 1
+    (folder / "empty-render.yaml").write_text("---\n# Source: llm/templates/hpa.yaml\n")
+    return written
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.run(
@@ -103,16 +133,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--keep", type=Path, help="write the manifests here and keep them")
+    parser.add_argument("--corpus", choices=("generated", "third-party"), default="generated")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="swissai-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    generate(folder, args.count)
+    unit = "manifests"
+    if args.corpus == "third-party":
+        args.count, unit = generate_third_party(folder, args.count), "objects"
+    else:
+        generate(folder, args.count)
     seconds, rc = timed(
         [sys.executable, "-m", "swissai", "check", str(folder), "-o", "json", "--fail-on", "none"]
     )
     rate = args.count / seconds
     print(
-        f"swissai check: {args.count} manifests in {seconds:.2f} s = {rate:.0f} manifests/s (exit {rc})"
+        f"swissai check: {args.count} {unit} in {seconds:.2f} s = {rate:.0f} {unit}/s (exit {rc})"
     )
     checkov = checkov_binary()
     if checkov is None:
@@ -136,7 +171,7 @@ def main() -> None:
         )
         crate = args.count / cseconds
         print(
-            f"checkov:       {args.count} manifests in {cseconds:.2f} s = {crate:.0f} manifests/s (exit {crc})"
+            f"checkov:       {args.count} {unit} in {cseconds:.2f} s = {crate:.0f} {unit}/s (exit {crc})"
         )
         print(f"ratio swissai/checkov: {rate / crate:.2f}x")
     if args.keep is None:

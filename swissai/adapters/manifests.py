@@ -155,11 +155,17 @@ def _expand(paths: Iterable[str]) -> Iterator[str]:
             raise InputError(f"{raw}: no such file or directory")
 
 
-def load_manifests(paths: Iterable[str], stdin_text: str | None = None) -> list[Document]:
-    """All objects of all inputs, in input order. An input without any object is an error:
-    a broken render must not produce a green build. Each input is bounded by MANIFEST_LIMITS,
-    and all of them together by MAX_TOTAL_MANIFEST_BYTES (a folder of many large files)."""
+def load_manifests(
+    paths: Iterable[str], stdin_text: str | None = None, skipped: list[str] | None = None
+) -> list[Document]:
+    """All objects of all inputs, in input order. A file without any object (only `---` or
+    comments, common in `helm template` output and chart folders) is skipped, with a note
+    appended to `skipped`, as checkov does; inputs that together hold no object at all are an
+    error: a broken render must not produce a green build. Each input is bounded by
+    MANIFEST_LIMITS, and all of them together by MAX_TOTAL_MANIFEST_BYTES (a folder of many
+    large files)."""
     objects: list[Document] = []
+    empty: list[str] = []
     total_bytes = 0
     for name in _expand(paths):
         if name == "-":
@@ -177,6 +183,10 @@ def load_manifests(paths: Iterable[str], stdin_text: str | None = None) -> list[
             )
         found = list(_objects(text, name, source))
         if not found:
-            raise InputError(f"{name}: holds no Kubernetes objects", hint="check the render")
+            empty.append(name)
         objects.extend(found)
+    if not objects and empty:
+        raise InputError(f"{empty[0]}: holds no Kubernetes objects", hint="check the render")
+    if skipped is not None:
+        skipped.extend(f"{name}: holds no Kubernetes objects, skipped" for name in empty)
     return objects

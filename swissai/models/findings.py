@@ -14,11 +14,20 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from swissai.models.base import Frozen
-from swissai.models.policy import Severity
 
 REPORT_API_VERSION = "swissai/v1alpha1"
-SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
-SEVERITY_RANK: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1, "none": 99}
+# `info`: a finding that never fails a gate (e.g. GOV-009, an object swissai did not inspect);
+# listed in every report format so that silence is never mistaken for a pass
+FindingSeverity = Literal["critical", "high", "medium", "low", "info"]
+SEVERITIES: tuple[FindingSeverity, ...] = ("critical", "high", "medium", "low", "info")
+SEVERITY_RANK: dict[str, int] = {
+    "critical": 4,
+    "high": 3,
+    "medium": 2,
+    "low": 1,
+    "info": 0,
+    "none": 99,
+}
 Confidence = Literal["verified", "secondary", "recalled"]
 Target = Literal["plan", "manifests", "live", "host", "site", "waivers"]
 
@@ -44,7 +53,8 @@ class _Redacted(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _redact_strings(cls, data: Any) -> Any:
-        if isinstance(data, dict):
+        # only a text with `@` can hold userinfo: most findings are built without a copy
+        if isinstance(data, dict) and any(isinstance(v, str) and "@" in v for v in data.values()):
             return {k: redact(v) if isinstance(v, str) else v for k, v in data.items()}
         return data
 
@@ -76,7 +86,7 @@ class RuleInfo(Frozen):
     id: str
     title: str
     theme: str
-    severity: Severity = Field(description="default severity (escalations are per finding)")
+    severity: FindingSeverity = Field(description="default severity (escalations are per finding)")
     targets: list[Target]
     inspects: str = Field(description="what the rule looks at, in one paragraph")
     references: list[Reference]
@@ -120,7 +130,7 @@ class AppliedWaiver(_Redacted):
 
 class Finding(_Redacted):
     rule_id: str
-    severity: Severity
+    severity: FindingSeverity
     title: str
     message: str
     object: str = Field(description="Kind/namespace/name of the object the finding is about")
@@ -161,6 +171,7 @@ class Summary(Frozen):
     high: int = 0
     medium: int = 0
     low: int = 0
+    info: int = 0
     waived: int = 0
     passed: int = 0
     objects: int = 0

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from swissai.models.findings import SEVERITIES, Finding, Report
 
-STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
+STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
 def _location(f: Finding) -> str:
@@ -62,7 +62,9 @@ def render_findings(report: Report, console: Console, *, plain: bool = False) ->
     line = Text.assemble(
         verdict,
         f" (--fail-on {report.fail_on}): critical {s.critical} · high {s.high} · medium {s.medium} · "
-        f"low {s.low} · waived {s.waived} · {s.passed} checks passed on {s.objects} objects",
+        f"low {s.low} · "
+        + (f"info {s.info} · " if s.info else "")
+        + f"waived {s.waived} · {s.passed} checks passed on {s.objects} objects",
     )
     console.print(line)
     for note in report.notes:

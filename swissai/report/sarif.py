@@ -13,8 +13,14 @@ from typing import Any
 from swissai.models.findings import Finding, Report, RuleInfo
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
-SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
+SECURITY_SEVERITY = {
+    "critical": "9.5",
+    "high": "8.0",
+    "medium": "5.5",
+    "low": "3.0",
+    "info": "0.0",
+}
 
 
 def artifact_uri(file: str | None, root: str | None = None, cwd: str | None = None) -> str:

@@ -152,7 +152,8 @@ def run_check(request: CheckRequest, on_event: EventSink = ignore) -> CheckOutco
     policy = (site or SiteProfile()).compliance
     plan, plan_doc = load_plan(request.plan, on_event) if request.plan else (None, None)
     # '-' is read by the bounded loader (size cap, UTF-8, line numbers) unless given as text
-    objects = load_manifests(request.paths, request.stdin_text) if request.paths else []
+    skipped: list[str] = []  # files without objects (notes in the report)
+    objects = load_manifests(request.paths, request.stdin_text, skipped) if request.paths else []
     entries = load_waivers(request.waivers) if request.waivers is not None else []
     inputs = list(request.paths)
     context_name = None
@@ -201,7 +202,7 @@ def run_check(request: CheckRequest, on_event: EventSink = ignore) -> CheckOutco
             + ([str(request.plan)] if request.plan else [])
             + ([str(site_file)] if site_file else []),
             tool_version=request.tool_version,
-            notes=[IMAGE_ENV_NOTE] if request.paths else [],
+            notes=([IMAGE_ENV_NOTE] if request.paths else []) + skipped,
         )
     )
     return CheckOutcome(report=report, fail_on=threshold, site=site_file)

@@ -9,19 +9,35 @@ import datetime as dt
 import ipaddress
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
 
+from swissai.core.compliance.crd_views import (
+    KSERVE_ISVC_LABEL,
+    ModelSource,
+    model_sources,
+    pod_views,
+    runtime_users,
+    uninspected_reason,
+)
 from swissai.core.vllm_flag_table import TAKES_VALUE
 from swissai.core.vllm_flags import FORBIDDEN_ARGS, forbidden_reason, parse_flag
 from swissai.core.yaml_bounded import WAIVER_LIMITS, compose_yaml
 from swissai.errors import InputError
-from swissai.models.findings import SEVERITY_RANK, CheckResult, Finding, RuleInfo, Target
+from swissai.models.findings import (
+    SEVERITY_RANK,
+    CheckResult,
+    Finding,
+    FindingSeverity,
+    RuleInfo,
+    Target,
+)
 from swissai.models.manifest import Document, join_path
 from swissai.models.plan import ServePlan
-from swissai.models.policy import CompliancePolicy, Severity
+from swissai.models.policy import CompliancePolicy
 from swissai.models.site import (
     EXAMPLE_DIGEST,
     EXAMPLE_MANIFEST_SHA256,
@@ -311,6 +327,8 @@ class VllmArgs:
     # args: after `vllm serve` or for a vLLM image's entrypoint; wrapper: the args of a script
     # that runs `vllm serve "$@"`; image: a vLLM container whose arguments are not visible
     origin: str = "args"
+    # arguments written as variables the manifests do not resolve: flag -> text as written
+    unresolved: dict[str, str] = field(default_factory=dict)
 
     def has(self, flag: str) -> bool:
         return flag in self.flags
@@ -327,7 +345,9 @@ class VllmArgs:
 
 
 def _tokens(command: list[Any], args: list[Any]) -> list[str]:
-    tokens = [str(t) for t in command + args]
+    # a `\` that ends a line is a shell line continuation, never an argument (`vllm serve \`
+    # copied into a YAML list, or a block scalar passed to `sh -c`)
+    tokens = [str(t) for t in command + args if str(t).strip() != "\\"]
     # `sh -c "script"`: split the script like a shell would (good enough for flags)
     for shell_flag in ("-c", "-lc", "-ec"):
         if (
@@ -336,7 +356,7 @@ def _tokens(command: list[Any], args: list[Any]) -> list[str]:
             and shell_flag in tokens
         ):
             index = tokens.index(shell_flag)
-            script = " ".join(tokens[index + 1 :])
+            script = re.sub(r"\\\r?\n", " ", " ".join(tokens[index + 1 :]))
             try:
                 return shlex.split(script, comments=True)
             except ValueError:
@@ -412,6 +432,48 @@ def parse_vllm(
 
 # ---------------------------------------------------------------- env
 
+# `$(VAR)` (Kubernetes expands it in command and args from the container's env) and `$VAR`,
+# `${VAR}` (the shell of `sh -c` expands them)
+_VARIABLE = re.compile(
+    r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+)
+
+
+def expand_variables(text: str, env: dict[str, EnvVar]) -> str | None:
+    """`text` with its variable references replaced from the container's env; None when one
+    of them has no value the manifests show (a Secret, a field ref, or not set at all)."""
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        var = env.get(next(g for g in match.groups() if g))
+        if var is None or var.value is None:
+            missing = True
+            return match.group(0)
+        return var.value
+
+    expanded = _VARIABLE.sub(value, text)
+    return None if missing else expanded
+
+
+def _resolve_variables(vllm: VllmArgs, env: dict[str, EnvVar]) -> None:
+    """Model and tokenizer written as variables: resolved from env, or marked unresolved
+    (kept as written in `unresolved`) so that no rule reads `$MODEL_PATH` as a hub id."""
+    if vllm.model and "$" in vllm.model:
+        resolved = expand_variables(vllm.model, env)
+        if resolved is None:
+            vllm.unresolved["model"] = vllm.model
+        else:
+            vllm.model = resolved
+    for flag in ("tokenizer", "model"):
+        values = vllm.flags.get(flag)
+        if values and values[-1] and "$" in values[-1]:
+            resolved = expand_variables(values[-1], env)
+            if resolved is None:
+                vllm.unresolved.setdefault(flag, values[-1])
+            else:
+                values[-1] = resolved
+
 
 @dataclass(frozen=True)
 class EnvVar:
@@ -430,6 +492,11 @@ class PodSpecRef:
     path: str  # e.g. spec.template.spec
     spec: dict[str, Any]
     labels: dict[str, str]  # pod template labels (or the Pod's own)
+    # containers outside `spec.containers` (KServe `spec.predictor.model`, NIMService `spec`)
+    extra: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # assembled from a custom resource whose operator writes the real pod (crd_views)
+    synthetic: bool = False
+    injected_mounts: tuple[str, ...] = ()  # paths the operator mounts (KServe /mnt/models)
 
     @property
     def namespace(self) -> str | None:
@@ -516,11 +583,11 @@ class Results:
         path: str,
         message: str,
         *,
-        severity: Severity | None = None,
+        severity: FindingSeverity | None = None,
         evidence: str | None = None,
     ) -> None:
         self.ok(subject)
-        sev: Severity = severity or self.info.severity
+        sev: FindingSeverity = severity or self.info.severity
         override = self.ctx.policy.severity_overrides.get(self.info.id)
         if override and SEVERITY_RANK[override] > SEVERITY_RANK[sev]:
             sev = override
@@ -680,9 +747,30 @@ class CheckContext:
         """Pod specs of every workload. Live Pods owned by a controller are skipped (their
         controller is checked); they still count for live-only checks via `live_pods`."""
         out: list[PodSpecRef] = []
+        users = runtime_users(self.objects) if "ServingRuntime" in self.by_kind else {}
         for obj in self.objects:
             paths = POD_SPEC_PATHS.get(obj.kind)
             if not paths:
+                for view in pod_views(obj):
+                    labels = dict(
+                        as_dict(get(obj.data, view.labels_path)) if view.labels_path else obj.labels
+                    )
+                    labels.update(view.implied_labels)
+                    if obj.kind == "ServingRuntime" and users.get((obj.namespace, obj.name)):
+                        # the runtime runs as the predictor of the InferenceService naming it
+                        labels[KSERVE_ISVC_LABEL] = users[(obj.namespace, obj.name)][0]
+                        labels["component"] = "predictor"
+                    out.append(
+                        PodSpecRef(
+                            obj,
+                            view.path,
+                            view.spec,
+                            {str(k): str(v) for k, v in labels.items()},
+                            view.extra,
+                            view.synthetic,
+                            view.injected_mounts,
+                        )
+                    )
                 continue
             if (
                 obj.kind == "Pod"
@@ -703,6 +791,29 @@ class CheckContext:
                 )
                 labels = as_dict(get(obj.data, meta_path))
                 out.append(PodSpecRef(obj, path, spec, {str(k): str(v) for k, v in labels.items()}))
+        return out
+
+    @cached_property
+    def hardening_pods(self) -> list[PodSpecRef]:
+        """Pod specs as written: not those assembled from an operator's resource (NIMService),
+        whose pod the operator writes with defaults the manifest does not show."""
+        return [p for p in self.pod_specs if not p.synthetic]
+
+    @cached_property
+    def model_sources(self) -> list[ModelSource]:
+        """Model references that operators download for their resources (KServe storageUri,
+        KAITO presets, NIMCache sources, llm-d modelArtifacts)."""
+        return [m for obj in self.objects for m in model_sources(obj)]
+
+    @cached_property
+    def uninspected(self) -> list[tuple[Document, str, str]]:
+        """Objects of kinds swissai does not read that carry a pod template, container or
+        model reference: (object, field path, what)."""
+        out = []
+        for obj in self.objects:
+            found = uninspected_reason(obj, set(POD_SPEC_PATHS))
+            if found is not None:
+                out.append((obj, *found))
         return out
 
     @cached_property
@@ -805,34 +916,37 @@ class CheckContext:
             )
             # swissai's multi-node leader runs `/bin/sh ray_leader.sh` with the serve args
             wrapper_leader = pod.labels.get("swissai.io/role") == "leader"
-            for key, init in (
-                ("initContainers", True),
-                ("containers", False),
-                ("ephemeralContainers", True),
-            ):
-                for index, c in enumerate(as_list(pod.spec.get(key))):
-                    container = as_dict(c)
-                    cpath = f"{pod.path}.{key}[{index}]"
-                    image = str(container.get("image") or "")
-                    vllm_image = "vllm" in parse_image(image).repository.lower() if image else False
-                    vllm = None
-                    if not init:
-                        args = as_list(container.get("args"))
-                        vllm = parse_vllm(
-                            as_list(container.get("command")),
-                            args,
-                            implicit_serve=vllm_image or component_swissai,
-                            wrapper=(vllm_image or component_swissai)
-                            and (wrapper_leader or any(str(a).startswith("--") for a in args)),
-                        )
-                        if vllm is None and (vllm_image or component_swissai):
-                            vllm = VllmArgs(origin="image")
-                    ref = ContainerRef(
-                        pod, cpath, container, init, self._resolve_env(pod, container, cpath), vllm
+            listed = [
+                (f"{pod.path}.{key}[{index}]", as_dict(c), init)
+                for key, init in (
+                    ("initContainers", True),
+                    ("containers", False),
+                    ("ephemeralContainers", True),
+                )
+                for index, c in enumerate(as_list(pod.spec.get(key)))
+            ] + [(path, c, False) for path, c in pod.extra]
+            for cpath, container, init in listed:
+                image = str(container.get("image") or "")
+                vllm_image = "vllm" in parse_image(image).repository.lower() if image else False
+                vllm = None
+                if not init:
+                    args = as_list(container.get("args"))
+                    vllm = parse_vllm(
+                        as_list(container.get("command")),
+                        args,
+                        implicit_serve=vllm_image or component_swissai,
+                        wrapper=(vllm_image or component_swissai)
+                        and (wrapper_leader or any(str(a).startswith("--") for a in args)),
                     )
-                    if vllm is not None:
-                        self._config_file_args(pod, container, vllm)
-                    out.append(ref)
+                    if vllm is None and (vllm_image or component_swissai):
+                        vllm = VllmArgs(origin="image")
+                ref = ContainerRef(
+                    pod, cpath, container, init, self._resolve_env(pod, container, cpath), vllm
+                )
+                if vllm is not None:
+                    self._config_file_args(pod, container, vllm)
+                    _resolve_variables(vllm, ref.env)
+                out.append(ref)
         return out
 
     @cached_property
@@ -861,10 +975,26 @@ class CheckContext:
         return [o for o in self.kind(kind) if o.namespace == namespace]
 
     def first_in_namespace(self, namespace: str | None) -> Document | None:
+        return self._first_serving.get(namespace)
+
+    @cached_property
+    def _first_serving(self) -> dict[str | None, Document]:
+        # one pass, not one per namespace: inputs with many namespaces stay linear
+        out: dict[str | None, Document] = {}
         for pod in self.serving_pods:
-            if pod.namespace == namespace:
-                return pod.obj
-        return None
+            out.setdefault(pod.namespace, pod.obj)
+        return out
+
+    @cached_property
+    def _by_namespace(self) -> dict[str | None, list[Document]]:
+        out: dict[str | None, list[Document]] = {}
+        for obj in self.objects:
+            out.setdefault(obj.namespace, []).append(obj)
+        return out
+
+    def objects_in(self, namespace: str | None) -> list[Document]:
+        """Every object of `namespace`, in input order."""
+        return self._by_namespace.get(namespace, [])
 
     # ------------------------------------------------------------ shared verdicts
 
@@ -943,3 +1073,31 @@ def mount_for(c: ContainerRef, path: str) -> tuple[int, dict[str, object]] | Non
         ):
             best = (i, mount)
     return best
+
+
+def container_scripts(ctx: CheckContext, c: ContainerRef) -> Iterator[tuple[Subject, str, str]]:
+    """Texts a container runs, with where they are: command, args, lifecycle exec hooks and
+    the mounted ConfigMap scripts its command names."""
+    s = ctx.subject(c.obj)
+    cmd = c.container
+    for key in ("command", "args"):
+        for i, t in enumerate(as_list(cmd.get(key))):
+            yield s, f"{c.path}.{key}[{i}]", str(t)
+    for hook in ("postStart", "preStop"):
+        for i, t in enumerate(as_list(get(cmd, f"lifecycle.{hook}.exec.command"))):
+            yield s, f"{c.path}.lifecycle.{hook}.exec.command[{i}]", str(t)
+    volumes = {str(as_dict(v).get("name")): as_dict(v) for v in as_list(c.pod.spec.get("volumes"))}
+    text = command_text(cmd)
+    for m in as_list(cmd.get("volumeMounts")):
+        mount = as_dict(m)
+        cm_name = as_dict(volumes.get(str(mount.get("name")), {}).get("configMap")).get("name")
+        mount_path = str(mount.get("mountPath") or "")
+        if cm_name and mount_path and mount_path in text:
+            cm = ctx.configmaps.get((c.pod.namespace, str(cm_name)))
+            if cm is not None:
+                for key, value in as_dict(cm.data.get("data")).items():
+                    yield (
+                        ctx.subject(cm),
+                        f'data["{key}"]' if "." in str(key) else f"data.{key}",
+                        str(value),
+                    )

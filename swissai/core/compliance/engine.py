@@ -14,6 +14,7 @@ from swissai.models.findings import (
     AppliedWaiver,
     CheckResult,
     Finding,
+    FindingSeverity,
     Report,
     RuleInfo,
     Summary,
@@ -21,7 +22,6 @@ from swissai.models.findings import (
     at_or_above,
     expand_none,
 )
-from swissai.models.policy import Severity
 
 WAIVER_RULES = [
     RuleInfo(
@@ -349,7 +349,13 @@ def run_checks(inp: CheckInput) -> Report:
         if c.status == "failed" and fs and all(f.waived for f in fs):
             c = c.model_copy(update={"status": "waived"})
         final_checks.append(c)
-    counts: dict[Severity, int] = {"critical": 0, "high": 0, "medium": 0, "low": 0}
+    counts: dict[FindingSeverity, int] = {
+        "critical": 0,
+        "high": 0,
+        "medium": 0,
+        "low": 0,
+        "info": 0,
+    }
     for f in all_findings:
         if not f.waived:
             counts[f.severity] += 1

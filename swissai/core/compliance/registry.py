@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from swissai.models.findings import Confidence, Reference, RuleInfo, Target
-from swissai.models.policy import Severity
+from swissai.models.findings import Confidence, FindingSeverity, Reference, RuleInfo, Target
 
 if TYPE_CHECKING:
     from swissai.core.compliance.context import CheckContext, Results
@@ -128,7 +127,7 @@ def rule(
     id: str,
     *,
     title: str,
-    severity: Severity,
+    severity: FindingSeverity,
     targets: list[Target],
     inspects: str,
     references: list[str],

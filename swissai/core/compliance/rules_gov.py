@@ -11,7 +11,9 @@ from swissai.core.compliance.context import (
     is_internal_host,
     serving_workloads,
 )
+from swissai.core.compliance.crd_views import is_viewed
 from swissai.core.compliance.registry import rule
+from swissai.models.manifest import Document
 from swissai.models.policy import Severity
 
 INVENTORY_LABEL = "swissai.io/inventory-id"
@@ -365,6 +367,22 @@ def gov_007(ctx: CheckContext, r: Results) -> None:
         r.ok(ctx.site_subject)
 
 
+def _environment_label(obj: Document) -> str:
+    """The environment a workload declares. An `environment` label that is also a selector
+    label is the chart's identity label (the vLLM production-stack router and engines select
+    on `environment: router|test`), not a statement about the environment: only
+    `swissai.io/environment` counts then."""
+    declared = obj.labels.get("swissai.io/environment")
+    if declared:
+        return declared
+    selector = as_dict(get(obj.data, "spec.selector.matchLabels")) or as_dict(
+        get(obj.data, "spec.selector")
+    )
+    if "environment" in selector:
+        return ""
+    return obj.labels.get("environment") or ""
+
+
 @rule(
     "GOV-008",
     title="Production is separated from development and test",
@@ -397,20 +415,45 @@ def gov_008(ctx: CheckContext, r: Results) -> None:
                 r.fail(
                     s, "metadata.labels", f"namespace {ns} is not labelled environment=production"
                 )
-        for obj in ctx.objects:
-            if obj.namespace == ns and obj.kind in (
+        for obj in ctx.objects_in(ns):
+            if obj.kind in (
                 "Deployment",
                 "StatefulSet",
                 "Pod",
                 "Job",
                 "LeaderWorkerSet",
             ):
-                env = (
-                    obj.labels.get("environment") or obj.labels.get("swissai.io/environment") or ""
-                ).lower()
+                env = _environment_label(obj).lower()
                 if env in ("dev", "development", "test", "testing", "staging"):
                     r.fail(
                         ctx.subject(obj),
                         "metadata.labels",
                         f"{env} workload in the production namespace {ns}",
                     )
+
+
+@rule(
+    "GOV-009",
+    title="Objects that carry pods or models swissai cannot read are listed",
+    severity="info",
+    targets=["manifests", "live"],
+    inspects="""Every object of a kind swissai does not read (neither a Kubernetes workload nor
+    a serving resource it maps: KServe, KAITO, KubeRay, Argo Rollouts, llm-d, NIM) that holds a
+    pod spec, a container or a model reference (`storageUri`, `modelUri`, `modelArtifacts`)
+    is named with the field where it was found. Info: it never fails a gate, but silence is
+    not a pass.""",
+    references=['FINMA-AI "Governance"', "FINMA-OR §IV.C"],
+    remediation="""Check the object by hand, or render what its operator creates (the
+    Deployment or Pod) and pass that to `swissai check`.""",
+)
+def gov_009(ctx: CheckContext, r: Results) -> None:
+    for obj in ctx.objects:
+        if is_viewed(obj):
+            r.ok(ctx.subject(obj))  # read through crd_views: inspected
+    for obj, path, what in ctx.uninspected:
+        r.fail(
+            ctx.subject(obj),
+            path,
+            f"{obj.kind} ({obj.api_version}) holds {what} at {path}; swissai does not read "
+            "this kind: not inspected",
+        )

@@ -74,7 +74,7 @@ def _containers(pod: PodSpecRef) -> list[tuple[str, dict[str, Any]]]:
     for key in ("initContainers", "containers", "ephemeralContainers"):
         for i, c in enumerate(as_list(pod.spec.get(key))):
             out.append((f"{pod.path}.{key}[{i}]", as_dict(c)))
-    return out
+    return out + list(pod.extra)
 
 
 @rule(
@@ -104,7 +104,7 @@ def _containers(pod: PodSpecRef) -> list[tuple[str, dict[str, Any]]]:
     remediation="Remove the fields; use an emptyDir for shared memory (OPS-003).",
 )
 def hrd_002(ctx: CheckContext, r: Results) -> None:
-    for pod in ctx.pod_specs:
+    for pod in ctx.hardening_pods:
         s = ctx.subject(pod.obj)
         r.ok(s)
         for flag in ("hostNetwork", "hostPID", "hostIPC"):
@@ -186,7 +186,7 @@ SENSITIVE_HOST_PATHS = (
     remediation="Use PVCs for models and emptyDir for scratch.",
 )
 def hrd_003(ctx: CheckContext, r: Results) -> None:
-    for pod in ctx.pod_specs:
+    for pod in ctx.hardening_pods:
         s = ctx.subject(pod.obj)
         r.ok(s)
         for i, v in enumerate(as_list(pod.spec.get("volumes"))):
@@ -241,7 +241,7 @@ def _effective(pod: PodSpecRef, c: dict[str, Any], key: str) -> Any:
     remediation="Set the pod security context; use a non-root image build if needed.",
 )
 def hrd_004(ctx: CheckContext, r: Results) -> None:
-    for pod in ctx.pod_specs:
+    for pod in ctx.hardening_pods:
         s = ctx.subject(pod.obj)
         r.ok(s)
         psc = as_dict(pod.spec.get("securityContext"))
@@ -297,7 +297,7 @@ def hrd_004(ctx: CheckContext, r: Results) -> None:
     remediation="Use the standard restricted security context (rendered by swissai).",
 )
 def hrd_005(ctx: CheckContext, r: Results) -> None:
-    for pod in ctx.pod_specs:
+    for pod in ctx.hardening_pods:
         s = ctx.subject(pod.obj)
         r.ok(s)
         for path, c in _containers(pod):
@@ -354,7 +354,7 @@ WRITABLE_ENV = ("VLLM_CACHE_ROOT", "HF_HOME", "TRITON_CACHE_DIR", "TORCHINDUCTOR
     remediation="Add the emptyDir mounts and env vars from the swissai template.",
 )
 def hrd_006(ctx: CheckContext, r: Results) -> None:
-    for pod in ctx.pod_specs:
+    for pod in ctx.hardening_pods:
         s = ctx.subject(pod.obj)
         r.ok(s)
         for path, c in _containers(pod):
@@ -410,7 +410,7 @@ def hrd_007(ctx: CheckContext, r: Results) -> None:
         (o.kind, o.namespace if o.kind == "Role" else None, o.name): o
         for o in ctx.kind("Role", "ClusterRole")
     }
-    for pod in ctx.pod_specs:
+    for pod in ctx.hardening_pods:
         s = ctx.subject(pod.obj)
         r.ok(s)
         sa = str(pod.spec.get("serviceAccountName") or "default")

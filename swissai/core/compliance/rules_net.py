@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from swissai.core.compliance.context import (
     CheckContext,
     Results,
     as_dict,
     as_list,
     cidr_inside,
+    container_scripts,
     get,
     selector_matches,
     serving_services,
@@ -191,3 +194,123 @@ def net_002(ctx: CheckContext, r: Results) -> None:
                 c.env_path("VLLM_HOST_IP"),
                 f"container {c.name}: multi-pod serving without VLLM_HOST_IP (TCPStore listens on all interfaces)",
             )
+
+
+RAY_DASHBOARD_PORT = 8265  # Ray dashboard and Jobs API (docs.ray.io, "Ray Jobs API")
+_ALL_INTERFACES = ("0.0.0.0", "::", "[::]")
+# `ray start --dashboard-host=0.0.0.0`, `--dashboard-host 0.0.0.0`, `dashboard_host="0.0.0.0"`
+_DASHBOARD_HOST = re.compile(r"""dashboard[-_]host['"]?\s*[=:\s]\s*['"]?([0-9a-f.:\[\]]+)""")
+_RAY_CLUSTER_BASE = {
+    "RayCluster": "spec",
+    "RayService": "spec.rayClusterConfig",
+    "RayJob": "spec.rayClusterSpec",
+}
+
+
+@rule(
+    "NET-003",
+    title="vLLM and Ray control APIs are reachable only through the gateway",
+    severity="high",
+    targets=["manifests", "live"],
+    inspects="""vLLM containers do not run on the node's network (`hostNetwork: true` puts
+    the API on every address of the node, where NetworkPolicies and the gateway do not apply).
+    KubeRay head groups (RayCluster, RayService, RayJob): the dashboard and Jobs API (port
+    8265, which runs submitted code) is not exposed by `enableIngress`, a LoadBalancer or
+    NodePort head service or such a Service, and, as KubeRay binds it to 0.0.0.0 by default,
+    an ingress NetworkPolicy selects the head pod (or `include-dashboard: "false"`). Ray
+    started from a script (`ray start --head`, `ray.init()`) does not bind the dashboard to
+    all interfaces without such a policy.""",
+    references=["vLLM-SEC", "NSA-K8s (network separation)", "FINMA-OR §IV.B", "CIS 5.3.2"],
+    remediation="""Drop hostNetwork and serve through the gateway Service; for Ray keep the
+    dashboard ClusterIP-only behind a NetworkPolicy that admits the operators' namespace only
+    (or `include-dashboard: "false"` on the head group).""",
+)
+def net_003(ctx: CheckContext, r: Results) -> None:
+    for c in ctx.serving:
+        s = ctx.subject(c.obj)
+        r.ok(s)
+        if c.serves_api and c.pod.spec.get("hostNetwork") is True:
+            r.fail(
+                s,
+                f"{c.pod.path}.hostNetwork",
+                f"container {c.name}: vLLM runs on the host network; its API answers on the "
+                "node's addresses, past NetworkPolicies and the gateway",
+                severity="critical",
+            )
+    for obj in ctx.kind("RayCluster", "RayService", "RayJob"):
+        base = _RAY_CLUSTER_BASE[obj.kind]
+        head = as_dict(get(obj.data, f"{base}.headGroupSpec"))
+        if not head:
+            continue
+        s = ctx.subject(obj)
+        r.ok(s)
+        hpath = f"{base}.headGroupSpec"
+        params = {str(k): str(v) for k, v in as_dict(head.get("rayStartParams")).items()}
+        if params.get("include-dashboard", "").lower() == "false":
+            continue
+        labels = {str(k): str(v) for k, v in as_dict(get(head, "template.metadata.labels")).items()}
+        if head.get("enableIngress") is True:
+            r.fail(
+                s,
+                f"{hpath}.enableIngress",
+                "KubeRay creates an Ingress for the Ray dashboard and Jobs API (port 8265): "
+                "whoever reaches it runs code on the cluster",
+                severity="critical",
+            )
+        if str(head.get("serviceType") or "") in ("LoadBalancer", "NodePort"):
+            r.fail(
+                s,
+                f"{hpath}.serviceType",
+                f"head service type {head.get('serviceType')} exposes the Ray dashboard and "
+                "Jobs API (port 8265) outside the cluster",
+                severity="critical",
+            )
+        host = params.get("dashboard-host", "0.0.0.0")  # KubeRay's default for the head
+        if host in _ALL_INTERFACES and not _ingress_policies(ctx, obj.namespace, labels):
+            r.fail(
+                s,
+                f"{hpath}.rayStartParams",
+                f"Ray dashboard and Jobs API listen on {host}:{RAY_DASHBOARD_PORT} (KubeRay's "
+                "default) and no ingress NetworkPolicy selects the head pod: every pod in the "
+                "cluster can submit jobs",
+            )
+    for svc in ctx.kind("Service"):
+        kind = str(get(svc.data, "spec.type") or "ClusterIP")
+        if kind not in ("LoadBalancer", "NodePort"):
+            continue
+        for i, p in enumerate(as_list(get(svc.data, "spec.ports"))):
+            port = as_dict(p)
+            if RAY_DASHBOARD_PORT in (port.get("port"), port.get("targetPort")) or str(
+                port.get("name") or ""
+            ) in ("dashboard", "ray-dashboard"):
+                s = ctx.subject(svc)
+                r.ok(s)
+                r.fail(
+                    s,
+                    f"spec.ports[{i}]",
+                    f"Service of type {kind} exposes the Ray dashboard and Jobs API "
+                    f"({RAY_DASHBOARD_PORT}) outside the cluster",
+                    severity="critical",
+                )
+    for c in ctx.containers:
+        if c.obj.kind in _RAY_CLUSTER_BASE:
+            continue  # KubeRay writes the `ray start` line from rayStartParams (above)
+        for s, path, text in container_scripts(ctx, c):
+            if "ray start" not in text and "ray.init(" not in text:
+                continue
+            r.ok(ctx.subject(c.obj))
+            match = _DASHBOARD_HOST.search(text)
+            if "include-dashboard=false" in text.replace(" ", "").lower():
+                continue
+            if (
+                match
+                and match.group(1) in _ALL_INTERFACES
+                and not _ingress_policies(ctx, c.pod.namespace, c.pod.labels)
+            ):
+                r.fail(
+                    s,
+                    path,
+                    f"container {c.name}: Ray started from a script binds the dashboard and "
+                    f"Jobs API to {match.group(1)}:{RAY_DASHBOARD_PORT} and no ingress "
+                    "NetworkPolicy selects the pod",
+                )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from swissai.core.compliance.context import (
     CheckContext,
+    ContainerRef,
     PodSpecRef,
     Results,
     as_dict,
     as_list,
     get,
     mount_for,
+    parse_image,
     selector_matches,
     serving_workloads,
 )
@@ -364,13 +367,48 @@ def ops_002(ctx: CheckContext, r: Results) -> None:
             )
 
 
+# extended resources of accelerator device plugins (NVIDIA, AMD ROCm, Google TPU, Intel GPU
+# and Gaudi, AWS Neuron); nvidia.com/mig-* are NVIDIA MIG slices
+ACCELERATOR_PREFIXES = (
+    "nvidia.com/",
+    "amd.com/gpu",
+    "google.com/tpu",
+    "gpu.intel.com/",
+    "habana.ai/",
+    "aws.amazon.com/neuron",
+)
+
+
+def _cpu_only(c: ContainerRef) -> bool:
+    """A vLLM CPU build: the image says so (vllm-cpu, `-cpu` tags), or the env or flags pick
+    the CPU device (VLLM_TARGET_DEVICE=cpu, --device cpu, VLLM_CPU_KVCACHE_SPACE)."""
+    ref = parse_image(c.image) if c.image else None
+    image = f"{ref.repository}:{ref.tag or ''}".lower() if ref else ""
+    return (
+        "cpu" in re.split(r"[/:_.-]", image)
+        or (c.env_value("VLLM_TARGET_DEVICE") or "").lower() == "cpu"
+        or "VLLM_CPU_KVCACHE_SPACE" in c.env
+        or (c.vllm is not None and (c.vllm.value("device") or "").lower() == "cpu")
+    )
+
+
+def _accelerator(c: ContainerRef, gpu: str, req: dict[str, Any], lim: dict[str, Any]) -> str | None:
+    """The accelerator resource this container should limit: the one it requests or limits
+    (AMD, TPU, MIG as well as `gpu_resource`), else `gpu_resource`; None for a CPU-only one."""
+    for key in list(lim) + list(req):
+        if str(key).startswith(ACCELERATOR_PREFIXES):
+            return str(key)
+    return None if _cpu_only(c) else gpu
+
+
 @rule(
     "OPS-003",
     title="CPU, memory, GPU and shared memory are declared",
     severity="medium",
     targets=["manifests"],
-    inspects="""vLLM containers request CPU and memory and limit memory; the GPU limit
-    (`gpu_resource`) is set and equals any request; `/dev/shm` is an emptyDir with
+    inspects="""vLLM containers request CPU and memory and limit memory; the accelerator
+    limit is set and equals any request (the accelerator the container asks for: `amd.com/gpu`,
+    `google.com/tpu`, NVIDIA MIG slices, else `gpu_resource`; none for a vLLM CPU build); `/dev/shm` is an emptyDir with
     `medium: Memory` and a `sizeLimit` (not hostPath, not hostIPC); the namespace has a
     ResourceQuota or LimitRange in the inputs.""",
     references=[
@@ -400,10 +438,18 @@ def ops_003(ctx: CheckContext, r: Results) -> None:
         ):
             if not ok:
                 r.fail(s, rpath, f"container {c.name}: no {what}")
-        if gpu not in lim:
-            r.fail(s, rpath, f"container {c.name}: no {gpu} limit")
-        elif gpu in req and str(req[gpu]) != str(lim[gpu]):
-            r.fail(s, rpath, f"container {c.name}: {gpu} request {req[gpu]} != limit {lim[gpu]}")
+        accelerator = _accelerator(c, gpu, req, lim)
+        if accelerator is None:
+            pass  # CPU-only vLLM: no accelerator to limit
+        elif accelerator not in lim:
+            r.fail(s, rpath, f"container {c.name}: no {accelerator} limit")
+        elif accelerator in req and str(req[accelerator]) != str(lim[accelerator]):
+            r.fail(
+                s,
+                rpath,
+                f"container {c.name}: {accelerator} request {req[accelerator]} != limit "
+                f"{lim[accelerator]}",
+            )
         shm = mount_for(c, "/dev/shm")
         volumes = {
             str(as_dict(v).get("name")): as_dict(v) for v in as_list(c.pod.spec.get("volumes"))

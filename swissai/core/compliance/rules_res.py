@@ -15,12 +15,14 @@ from swissai.core.compliance.context import (
     as_list,
     cidr_inside,
     command_text,
+    container_scripts,
     get,
     host_of,
     is_internal_host,
     parse_image,
     selector_matches,
 )
+from swissai.core.compliance.crd_views import runtime_env_fetches
 from swissai.core.compliance.registry import rule
 from swissai.core.encodings import ENCODINGS_ENV, ENCODINGS_SUBDIR, TIKTOKEN_SHA256
 from swissai.models.manifest import Document
@@ -69,7 +71,15 @@ INSTALL_PATTERNS = [
     "hf download",
     "snapshot_download",
     "flashinfer download-cubin",
+    "ollama pull",
+    "ollama run",
 ]
+# fetchers whose target host decides: a Helm test pod that calls the chart's own Service
+# (`curl http://release-svc:8000/health`) downloads nothing; a URL outside the bank does
+URL_FETCHERS = ("curl ", "wget ")
+_URL = re.compile(
+    r"(?i)\b(?:https?|ftp)://[^\s'\"`]+|(?<![\w/.-])[a-z0-9][a-z0-9.-]*\.[a-z]{2,}(?::\d+)?/[^\s'\"`]*"
+)
 
 
 def flow_declared(ctx: CheckContext, host: str) -> bool:
@@ -444,6 +454,72 @@ def res_004(ctx: CheckContext, r: Results) -> None:
             )
 
 
+def _model_source_problem(ctx: CheckContext, uri: str) -> tuple[str, Severity | None] | None:
+    """What is wrong with a model reference an operator downloads (KServe storageUri schemes:
+    hf://, s3://, gs://, pvc://, oci://, http(s)://; KAITO presets; NIM's NGC). None: stays on
+    the premises."""
+    scheme, sep, rest = uri.partition("://")
+    scheme = scheme.lower() if sep else ""
+    if scheme == "pvc" or (not sep and uri.startswith("/")):
+        return None
+    if scheme == "hf":
+        return f"model {uri} is downloaded from the Hugging Face hub when the pod starts", None
+    if scheme == "gs":
+        return f"model {uri} is read from Google Cloud Storage (storage.googleapis.com)", None
+    if scheme == "s3":
+        return (
+            f"model {uri} is read from S3; the endpoint (serving.kserve.io/s3-endpoint on the "
+            "ServiceAccount's secret) is not in the manifests: AWS S3 unless it names an "
+            "internal endpoint; point it at the bank's object store and attest it",
+            "high",
+        )
+    if scheme == "oci":
+        problem = _registry_problem(ctx, rest)
+        return (f"modelcar {problem}", None) if problem else None
+    if scheme == "kaito-preset":
+        return (
+            f"preset {rest}: the weights come from KAITO's public image on mcr.microsoft.com or "
+            "are downloaded from Hugging Face when the workload starts; serve a local path "
+            "with `inference.template` or a private preset image from the internal registry",
+            None,
+        )
+    if scheme == "ngc":
+        return "the model is downloaded from NVIDIA NGC (api.ngc.nvidia.com)", None
+    if scheme in ("http", "https"):
+        host = host_of(uri)
+        if is_internal_host(host, ctx.policy):
+            return None
+        return f"model is downloaded from {host}", None
+    if not sep:
+        return f"model {uri} is a hub id, downloaded when the pod starts", None
+    return (
+        f"model reference {uri}: scheme not known to swissai; check where it is read from",
+        "medium",
+    )
+
+
+def _external_fetch(ctx: CheckContext, text: str) -> str | None:
+    """The first host outside the bank that `curl`/`wget` in `text` reach; '' when the
+    command names no host swissai can read (a variable), None when every host is internal."""
+    hosts = [host_of(m.group(0)) for m in _URL.finditer(text)]
+    # and the operands of the fetcher (`wget -qO- myrel-ollama:11434`, no scheme)
+    words = text.replace(";", " ").replace("&&", " ").replace("|", " ").split()
+    for i, word in enumerate(words):
+        if word.rsplit("/", 1)[-1] in ("curl", "wget"):
+            for operand in words[i + 1 :]:
+                if operand.rsplit("/", 1)[-1] in ("curl", "wget", "sh", "bash"):
+                    break
+                if not operand.startswith("-") and "$" not in operand:
+                    hosts.append(host_of(operand.strip("'\"")))
+    hosts = [h for h in hosts if h and not h.startswith("/")]
+    if not hosts:
+        return ""
+    for host in hosts:
+        if not is_internal_host(host, ctx.policy):
+            return host
+    return None
+
+
 def _offline(c: ContainerRef) -> bool:
     return any(
         (c.env_value(n) or "").lower() in TRUTHY for n in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -451,6 +527,10 @@ def _offline(c: ContainerRef) -> bool:
 
 
 def _mounted(c: ContainerRef, path: str) -> bool:
+    # an operator's own mount (KServe's storage initializer fills /mnt/models)
+    for injected in c.pod.injected_mounts:
+        if path == injected or path.startswith(injected.rstrip("/") + "/"):
+            return True
     for m in as_list(c.container.get("volumeMounts")):
         mount = str(as_dict(m).get("mountPath") or "").rstrip("/")
         if mount and (path == mount or path.startswith(mount + "/")):
@@ -475,7 +555,14 @@ def _arg_path(c: ContainerRef, token: str | None) -> str:
     file) and `--tokenizer` are absolute paths under a mounted volume, not hub ids;
     `HF_HUB_OFFLINE=1` or `TRANSFORMERS_OFFLINE=1`; `HF_ENDPOINT` unset or internal;
     `VLLM_USE_MODELSCOPE` not true; `HF_TOKEN` present is a low note; remote load formats
-    only with an internal `S3_ENDPOINT_URL`. Plan: the vLLM environment sets offline mode.""",
+    only with an internal `S3_ENDPOINT_URL`; a model written as `$VAR`/`$(VAR)` is resolved from
+    the container's env, else reported as unresolved (medium). Model references that operators
+    download (KServe `storageUri` and `spec.model.uri`, llm-d `modelArtifacts.uri`, KAITO
+    presets, NIMService without NIMCache, NIMCache sources, Ray Serve LLM `model_source`):
+    `pvc://` and local paths pass; `hf://`, hub ids, `gs://`, NGC and KAITO's public presets
+    are critical; `s3://` is high (its endpoint is not in the manifests); `oci://` is judged
+    like an image (`allowed_registries`); `http(s)://` by host. Plan: the vLLM environment
+    sets offline mode.""",
     references=[
         "FINMA-OR §IV.C",
         "FINMA-OR §IV.D",
@@ -497,7 +584,16 @@ def res_005(ctx: CheckContext, r: Results) -> None:
         s = ctx.subject(c.obj)
         r.ok(s)
         model = v.model
-        if model is None:
+        if "model" in v.unresolved:
+            r.fail(
+                s,
+                _arg_path(c, v.unresolved["model"]),
+                f"container {c.name}: model {v.unresolved['model']} is unresolved (a variable "
+                "the manifests do not set); set it in the container's env to a path on the model "
+                "volume so that it can be checked",
+                severity="medium",
+            )
+        elif model is None:
             if v.origin != "image":
                 r.fail(
                     s,
@@ -526,7 +622,9 @@ def res_005(ctx: CheckContext, r: Results) -> None:
                 severity="high",
             )
         tokenizer = v.value("tokenizer")
-        if tokenizer and not tokenizer.startswith("/"):
+        if "tokenizer" in v.unresolved:
+            pass  # reported with the model when unresolved too; a variable is not a hub id
+        elif tokenizer and not tokenizer.startswith("/"):
             r.fail(
                 s,
                 _arg_path(c, tokenizer),
@@ -559,6 +657,13 @@ def res_005(ctx: CheckContext, r: Results) -> None:
                     f"container {c.name}: {token} is set, which suggests intended hub access",
                     severity="low",
                 )
+    for source in ctx.model_sources:
+        s = ctx.subject(source.obj)
+        r.ok(s)
+        problem = _model_source_problem(ctx, source.uri)
+        if problem is not None:
+            message, severity = problem
+            r.fail(s, source.path, f"{source.via}: {message}", severity=severity)
     ps = ctx.plan_subject
     if ps is not None:
         r.ok(ps)
@@ -643,10 +748,13 @@ def _telemetry_problems(env: dict[str, str | None], present: set[str]) -> list[t
 )
 def res_006(ctx: CheckContext, r: Results) -> None:
     for c in ctx.containers:
-        text = command_text(c.container)
+        # the command, lifecycle hooks and mounted ConfigMap scripts it runs: Ray is often
+        # started from a script (`ray start --head` or `ray.init()` in Python)
+        text = " ".join(t for _, _, t in container_scripts(ctx, c))
         is_ray = (
             "ray" in re.split(r"[/:_.-]", parse_image(c.image).repository.lower())
             or "ray start" in text
+            or "ray.init(" in text
             or (c.vllm is not None and c.vllm.value("distributed-executor-backend") == "ray")
         )
         if c.vllm is None and not is_ray:
@@ -810,40 +918,16 @@ def res_007(ctx: CheckContext, r: Results) -> None:
         )
 
 
-def _scripts(ctx: CheckContext, c: ContainerRef) -> Iterator[tuple[Subject, str, str]]:
-    s = ctx.subject(c.obj)
-    cmd = c.container
-    for key in ("command", "args"):
-        for i, t in enumerate(as_list(cmd.get(key))):
-            yield s, f"{c.path}.{key}[{i}]", str(t)
-    for hook in ("postStart", "preStop"):
-        for i, t in enumerate(as_list(get(cmd, f"lifecycle.{hook}.exec.command"))):
-            yield s, f"{c.path}.lifecycle.{hook}.exec.command[{i}]", str(t)
-    volumes = {str(as_dict(v).get("name")): as_dict(v) for v in as_list(c.pod.spec.get("volumes"))}
-    text = command_text(cmd)
-    for m in as_list(cmd.get("volumeMounts")):
-        mount = as_dict(m)
-        cm_name = as_dict(volumes.get(str(mount.get("name")), {}).get("configMap")).get("name")
-        mount_path = str(mount.get("mountPath") or "")
-        if cm_name and mount_path and mount_path in text:
-            cm = ctx.configmaps.get((c.pod.namespace, str(cm_name)))
-            if cm is not None:
-                for key, value in as_dict(cm.data.get("data")).items():
-                    yield (
-                        ctx.subject(cm),
-                        f'data["{key}"]' if "." in str(key) else f"data.{key}",
-                        str(value),
-                    )
-
-
 @rule(
     "RES-008",
     title="No package installs or downloads when containers start",
     severity="high",
     targets=["manifests"],
     inspects="""`command`, `args`, lifecycle hooks, init containers and mounted ConfigMap
-    scripts they run, for pip/uv/conda/apt/apk installs, curl, wget, git clone and hub or
-    FlashInfer downloads; `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `UV_INDEX_URL`,
+    scripts they run, for pip/uv/conda/apt/apk installs, curl or wget to hosts outside
+    `internal_domains`, git clone, `ollama pull` and hub or FlashInfer downloads; Ray
+    `runtime_env` (pip, uv, conda, working_dir or py_modules from a URL) in a RayService's
+    serveConfigV2 or a RayJob's runtimeEnvYAML; `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `UV_INDEX_URL`,
     `UV_EXTRA_INDEX_URL` outside `internal_domains`.""",
     references=[
         "FINMA-OR §IV.B",
@@ -856,9 +940,24 @@ def _scripts(ctx: CheckContext, c: ContainerRef) -> Iterator[tuple[Subject, str,
 def res_008(ctx: CheckContext, r: Results) -> None:
     for c in ctx.containers:
         r.ok(ctx.subject(c.obj))
-        for s, path, text in _scripts(ctx, c):
+        for s, path, text in container_scripts(ctx, c):
             low = f" {text.lower()} "
             for pattern in INSTALL_PATTERNS:
+                if pattern in low and pattern in URL_FETCHERS:
+                    # the hosts of this text, else of the whole command (`command: [wget]`
+                    # with the URL in `args`)
+                    host = _external_fetch(ctx, text)
+                    if host == "":
+                        host = _external_fetch(ctx, command_text(c.container))
+                    if host is None:
+                        continue  # only in-cluster or internal hosts (a Helm test pod)
+                    r.fail(
+                        s,
+                        path,
+                        f"container {c.name}: `{pattern.strip()}` at start-up fetches from "
+                        f"{host or 'a host the manifests do not show'}",
+                    )
+                    break
                 if pattern in low:
                     r.fail(
                         s,
@@ -874,6 +973,13 @@ def res_008(ctx: CheckContext, r: Results) -> None:
                     c.env_path(name),
                     f"container {c.name}: {name} points at {host_of(value)}",
                 )
+    for obj in ctx.kind("RayService", "RayJob"):
+        fetches = runtime_env_fetches(obj)
+        if fetches:
+            s = ctx.subject(obj)
+            r.ok(s)
+            for path, what in fetches:
+                r.fail(s, path, f"Ray {what} when the application starts")
 
 
 def _registry_problem(ctx: CheckContext, image: str) -> str | None:
