@@ -72,7 +72,7 @@ def render_loaded(
         if helm:
             from swissai.rendering.helm import chart
 
-            report = write_tracked(out, chart(rendered.context, plan))
+            report = write_tracked(out, chart(rendered.context, plan, site))
         else:
             report = write_tracked(out, files)
             names = list(files)
