@@ -160,6 +160,9 @@ def chart_files(context: RenderContext, plan: ServePlan, site: SiteProfile) -> d
             "swissai.io/plan-digest": f"sha256:{context.plan_digest}",
             "swissai.io/swissai-version": __version__,
             "swissai.io/model": plan.model.id,
+            # the namespace the NetworkPolicies and routes were planned for: NOTES.txt and
+            # `swissai check CHART` flag a release into another one
+            "swissai.io/namespace": values.namespace,
         },
     }
     chart_layout = layout(context, plan, site)
