@@ -73,6 +73,14 @@ def _serving_pods(expr: str) -> str:
     return f"variables.pods.all(p, !p.containers.exists(c, {VLLM}) || ({expr}))"
 
 
+def _on_mount(path: str) -> str:
+    """`path` (a CEL string) is absolute and under one of the container's volume mounts."""
+    return (
+        f"({path}.startsWith('/') && has(c.volumeMounts) && "
+        f"c.volumeMounts.exists(m, {path}.startsWith(m.mountPath + '/')))"
+    )
+
+
 def _env(name: str, value: str = "1") -> str:
     return f"(has(c.env) && c.env.exists(e, e.name == '{name}' && has(e.value) && e.value == '{value}'))"
 
@@ -112,6 +120,7 @@ def specs(policy: CompliancePolicy) -> list[PolicySpec]:
         f"{required}.nodeSelectorTerms.all(t, {region_term}))"
     )
     args = "(has(c.args) ? c.args : [])"
+    model_value = f"{args}[{args}.lastIndexOf('--model') + 1]"
     command = "(has(c.command) ? c.command : [])"
     non_root = (
         f"({_sc('runAsNonRoot')} ? c.securityContext.runAsNonRoot : "
@@ -147,13 +156,19 @@ def specs(policy: CompliancePolicy) -> list[PolicySpec]:
                 ),
                 (
                     _vllm_containers(
-                        f"!{args}.exists(a, a == '--model' || (a.startsWith('--model=') && "
-                        "!a.startsWith('--model=/'))) && "
-                        f"!(size({args}) > 0 && !{args}[0].startsWith('-') && "
-                        f"!({args}[0].startsWith('/') && has(c.volumeMounts) && "
-                        f"c.volumeMounts.exists(m, {args}[0].startsWith(m.mountPath + '/')))) && "
-                        f"!(size({command}) > 2 && {command}[1] == 'serve' && "
-                        f"!{command}[2].startsWith('-') && !{command}[2].startsWith('/'))"
+                        # `--model=X`: X an absolute path; `--model X` (argparse keeps the
+                        # last one; lastIndexOf is Kubernetes' CEL list library): X on a mount;
+                        # a first positional argument: on a mount
+                        f"!{args}.exists(a, a.startsWith('--model=') && "
+                        "!a.startsWith('--model=/')) && "
+                        # conditionals, not && / ||: an index past the end is never evaluated
+                        f"({args}.exists(a, a == '--model') ? "
+                        f"({args}.lastIndexOf('--model') + 1 < size({args}) ? "
+                        f"{_on_mount(model_value)} : false) : true) && "
+                        f"(size({args}) > 0 ? ({args}[0].startsWith('-') || "
+                        f"{_on_mount(f'{args}[0]')}) : true) && "
+                        f"(size({command}) > 2 ? !({command}[1] == 'serve' && "
+                        f"!{command}[2].startsWith('-') && !{command}[2].startsWith('/')) : true)"
                     ),
                     "RES-005: the model must be an absolute path under a mounted volume, given "
                     "first or as --model=/path (a hub id downloads from outside)",

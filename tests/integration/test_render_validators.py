@@ -213,7 +213,8 @@ def test_helm_chart_has_notes_and_a_hardened_test_hook(tmp_path: Path) -> None:
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     (container,) = pod["spec"]["containers"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    assert "/v1/models" in container["args"][0] and "/v1/chat/completions" in container["args"][0]
+    script = container["command"][-1]
+    assert "/v1/models" in script and "/v1/chat/completions" in script and "args" not in container
     env = {e["name"]: e for e in container["env"]}
     assert env["BASE_URL"]["value"] == "http://prod-gpt-oss-120b.team-a.svc:8000"
     assert "secretKeyRef" in env["VLLM_API_KEY"]["valueFrom"]
