@@ -91,6 +91,23 @@ def kustomize_files(rendered: Rendered) -> dict[str, str]:
                     ],
                 )
             )
+        if not prod and values.multi_node:
+            # Kustomize's label transformer knows the pod templates of built-in kinds only
+            label = "/metadata/labels/swissai.io~1environment"
+            patches.append(
+                _json_patch(
+                    workload_kind,
+                    values.name,
+                    [
+                        {
+                            "op": "replace",
+                            "path": f"/spec/leaderWorkerTemplate/{template}{label}",
+                            "value": "development",
+                        }
+                        for template in ("leaderTemplate", "workerTemplate")
+                    ],
+                )
+            )
         if not prod:
             # one replica may go down on a drain in dev: the PDB must not block node drains
             value = 0 if values.pdb.field == "minAvailable" else 1
