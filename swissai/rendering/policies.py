@@ -371,6 +371,66 @@ def policy_objects(
     return out
 
 
+def kyverno_objects(
+    policy: CompliancePolicy, namespace: str, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The same CEL as Kyverno ClusterPolicies (Kyverno 1.11+ `validate.cel`), for clusters
+    that run Kyverno instead of using ValidatingAdmissionPolicy directly. Same variables, same
+    expressions, same messages: the tests evaluate the ValidatingAdmissionPolicy form."""
+    from swissai.core.compliance import REGISTRY
+
+    kinds = [
+        "Pod",
+        "apps/v1/Deployment",
+        "apps/v1/StatefulSet",
+        "apps/v1/DaemonSet",
+        "apps/v1/ReplicaSet",
+        "leaderworkerset.x-k8s.io/v1/LeaderWorkerSet",
+    ]
+    out: list[dict[str, Any]] = []
+    for spec in specs(policy):
+        info = REGISTRY[spec.rule_id].info
+        out.append(
+            {
+                "apiVersion": "kyverno.io/v1",
+                "kind": "ClusterPolicy",
+                "metadata": {
+                    "name": policy_name(spec.rule_id),
+                    "labels": {**labels, "swissai.io/rule": spec.rule_id},
+                    "annotations": {
+                        "swissai.io/rule": spec.rule_id,
+                        "policies.kyverno.io/title": f"{spec.rule_id}: {info.title}",
+                        "policies.kyverno.io/description": spec.what,
+                    },
+                },
+                "spec": {
+                    "validationFailureAction": "Enforce",
+                    "background": True,
+                    "rules": [
+                        {
+                            "name": spec.rule_id.lower(),
+                            # the kinds are named: Kyverno's auto-generation for controllers
+                            # would add the same pod template paths a second time
+                            "match": {
+                                "any": [{"resources": {"kinds": kinds, "namespaces": [namespace]}}]
+                            },
+                            "validate": {
+                                "cel": {
+                                    "variables": [{"name": "pods", "expression": PODS}],
+                                    "expressions": [
+                                        {"expression": expr, "message": message}
+                                        for expr, message in spec.validations
+                                    ],
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    return out
+
+
 def not_expressible() -> dict[str, str]:
     """Rule id -> why it has no admission policy."""
     from swissai.core.compliance import REGISTRY
@@ -397,6 +457,10 @@ def policy_files(
         name = f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
         files[f"admission-policies/{name}"] = dump_yaml(obj)
         names.append(name)
+    for obj in kyverno_objects(policy, namespace, labels):
+        files[f"admission-policies/kyverno/clusterpolicy-{obj['metadata']['name']}.yaml"] = (
+            dump_yaml(obj)
+        )
     files["admission-policies/kustomization.yaml"] = dump_yaml(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -409,7 +473,8 @@ def policy_files(
         "",
         "Cluster-scoped ValidatingAdmissionPolicy objects (Kubernetes 1.30+) with bindings to the",
         f"serving namespace `{namespace}`; apply them as a cluster administrator:",
-        "`kubectl apply -k admission-policies/`.",
+        "`kubectl apply -k admission-policies/`. Clusters that run Kyverno (1.11+) can apply",
+        "`kyverno/` instead: the same CEL as Kyverno ClusterPolicies (not both).",
         "",
         "| rule | enforced at admission |",
         "|---|---|",

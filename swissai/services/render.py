@@ -107,8 +107,11 @@ def render_loaded(
             f"wrote {what} to {out} ({len(written)} file(s) written, {len(unchanged)} unchanged, "
             f"{len(removed)} removed)",
         )
+    # the ValidatingAdmissionPolicy files, in object order (kyverno/ and the kustomization aside)
     policy_names = [
-        name for name in extra if name.endswith(".yaml") and "kustomization" not in name
+        name
+        for name in extra
+        if name.count("/") == 1 and name.endswith(".yaml") and "kustomization" not in name
     ]
     listing = tuple(
         RenderedObject(str(obj["kind"]), str(obj["metadata"]["name"]), name)

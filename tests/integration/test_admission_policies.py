@@ -188,3 +188,24 @@ def test_site_values_reach_the_expressions() -> None:
     deployment = _workloads(EXAMPLES / "RES-009" / "pass.yaml")[0]
     assert not admitted(vaps["RES-009"], deployment)  # registry.bank.internal is not allowed now
     assert not admitted(vaps["RES-002"], deployment)  # ch-zh1/ch-be1 are not allowed now
+
+
+def test_kyverno_policies_carry_the_same_cel() -> None:
+    """The optional Kyverno form: one ClusterPolicy per rule with exactly the variables,
+    expressions and messages the tests above evaluate, matched to the serving namespace."""
+    from swissai.rendering.policies import kyverno_objects
+
+    vaps = _policies(CompliancePolicy())
+    kyverno = kyverno_objects(CompliancePolicy(), "llm-prod", {})
+    assert [k["metadata"]["annotations"]["swissai.io/rule"] for k in kyverno] == RULES
+    for cluster_policy in kyverno:
+        rule_id = cluster_policy["metadata"]["annotations"]["swissai.io/rule"]
+        (rule,) = cluster_policy["spec"]["rules"]
+        cel = rule["validate"]["cel"]
+        vap = vaps[rule_id]["spec"]
+        assert cel["variables"] == vap["variables"]
+        assert cel["expressions"] == [
+            {"expression": v["expression"], "message": v["message"]} for v in vap["validations"]
+        ]
+        assert rule["match"]["any"][0]["resources"]["namespaces"] == ["llm-prod"]
+        assert cluster_policy["spec"]["validationFailureAction"] == "Enforce"
