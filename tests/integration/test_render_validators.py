@@ -203,6 +203,9 @@ def test_helm_chart_has_notes_and_a_hardened_test_hook(tmp_path: Path) -> None:
     rendered = loaded.render(name="prod", namespace="team-a")
     (notes,) = [t for p, t in rendered.items() if p.endswith("NOTES.txt")]
     assert "helm test prod -n team-a" in notes and "deployment/prod-gpt-oss-120b" in notes
+    assert "WARNING: this chart was planned for namespace llm-prod, not team-a" in notes
+    planned = loaded.render(name="prod", namespace="llm-prod")
+    assert "WARNING" not in next(t for p, t in planned.items() if p.endswith("NOTES.txt"))
     hooks = [
         o
         for o in _helm_objects(rendered, tests=True)
