@@ -259,16 +259,28 @@ def render(
     *,
     out: str | Path | None = None,
     helm: bool = False,
+    kustomize: bool = False,
+    policies: bool = False,
     on_event: EventSink = log_events,
 ) -> RenderResult:
     """`swissai render`: the Kubernetes objects (`result.objects`) of a plan for a site;
     written to `out` (only files swissai wrote are replaced or removed), or a Helm chart with
-    `helm=True`. Plans and sites may be given loaded or as paths (site None: ./swissai.yaml)."""
+    `helm=True`, a Kustomize base and overlays with `kustomize=True`; `policies=True` adds the
+    admission policies (`result.policies`). Plans and sites may be given loaded or as paths
+    (site None: ./swissai.yaml)."""
     from swissai.services.render import render_files, render_loaded
 
     target = Path(out) if out is not None else None
     if isinstance(plan, ServePlan) and isinstance(site, SiteProfile):
-        return render_loaded(plan, site, out=target, helm=helm, on_event=on_event)
+        return render_loaded(
+            plan,
+            site,
+            out=target,
+            helm=helm,
+            kustomize=kustomize,
+            policies=policies,
+            on_event=on_event,
+        )
     if isinstance(plan, ServePlan) or isinstance(site, SiteProfile):
         loaded_plan = plan if isinstance(plan, ServePlan) else read_plan(plan, on_event=on_event)
         if isinstance(site, SiteProfile):
@@ -279,12 +291,22 @@ def render(
             found = site_path(Path(site) if site is not None else None, required=True)
             assert found is not None  # required=True raises instead
             loaded_site = read_site(found)
-        return render_loaded(loaded_plan, loaded_site, out=target, helm=helm, on_event=on_event)
+        return render_loaded(
+            loaded_plan,
+            loaded_site,
+            out=target,
+            helm=helm,
+            kustomize=kustomize,
+            policies=policies,
+            on_event=on_event,
+        )
     return render_files(
         Path(plan),
         Path(site) if site is not None else None,
         out=target,
         helm=helm,
+        kustomize=kustomize,
+        policies=policies,
         on_event=on_event,
     )
 
@@ -299,10 +321,13 @@ def check(
     context: str | None = None,
     namespace: str | None = None,
     fail_on: str | None = None,
+    values: list[str | Path] | None = None,
+    release_namespace: str | None = None,
     on_event: EventSink = log_events,
 ) -> Report:
     """`swissai check`: the compliance report (`report.failed` is what exits 1 in the CLI;
-    `report.findings`). Render it with swissai.services.check.render_report (sarif, junit...)."""
+    `report.findings`). Render it with swissai.services.check.render_report (sarif, junit...).
+    A chart directory in `paths` is rendered with `values` files into `release_namespace`."""
     from swissai import __version__
     from swissai.services.check import CheckRequest, run_check
 
@@ -316,6 +341,8 @@ def check(
         namespace=namespace,
         fail_on=fail_on,  # type: ignore[arg-type]  # validated by the service
         tool_version=__version__,
+        values=[Path(v) for v in values or []],
+        release_namespace=release_namespace,
     )
     return run_check(request, on_event).report
 

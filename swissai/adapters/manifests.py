@@ -190,3 +190,14 @@ def load_manifests(
     if skipped is not None:
         skipped.extend(f"{name}: holds no Kubernetes objects, skipped" for name in empty)
     return objects
+
+
+def load_rendered(text: str, name: str) -> list[Document]:
+    """The objects of a stream that swissai rendered itself (a chart with its values, a
+    kustomization built): bounded like a file, named `name` in findings; none is an error."""
+    if len(text) > MANIFEST_LIMITS.max_bytes:
+        raise InputError(f"{name}: the rendered objects are larger than the limit for one input")
+    found = list(_objects(text, name, "file"))
+    if not found:
+        raise InputError(f"{name}: renders no Kubernetes objects", hint="check its values")
+    return found

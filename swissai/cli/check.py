@@ -27,7 +27,8 @@ REPORT_FORMATS: dict[CheckOutput, ReportFormat] = {
     CheckOutput.junit: "junit",
 }
 HELP = (
-    "Check manifests (files, folders, '-' for a YAML stream such as `helm template`), a plan, "
+    "Check manifests (files, folders, '-' for a YAML stream such as `helm template`, a Helm "
+    "chart directory rendered with --values, a Kustomize directory built), a plan, "
     "the site profile and optionally the live cluster against the FINMA-oriented residency and "
     "security rules (docs/rules.md). Exit 1 when an unwaived finding is at or above --fail-on."
 )
@@ -35,7 +36,9 @@ HELP = (
 
 def check(
     paths: list[str] = typer.Argument(
-        None, help="Manifest files or folders; '-' reads a multi-document YAML stream from stdin."
+        None,
+        help="Manifest files or folders, chart or kustomization directories; '-' reads a "
+        "multi-document YAML stream from stdin.",
     ),
     plan_file: Path | None = typer.Option(None, "--plan", help="A `swissai plan --out` file."),
     site_file: Path | None = SITE,
@@ -75,6 +78,17 @@ def check(
     waivers: Path | None = typer.Option(
         None, "--waivers", help="swissai-waivers.yaml: rule, object, reason, approver, expires."
     ),
+    values: list[Path] = typer.Option(
+        [],
+        "--values",
+        help="Values file for a chart directory given as input (repeatable; later ones win).",
+    ),
+    release_namespace: str | None = typer.Option(
+        None,
+        "--release-namespace",
+        help="Namespace a chart directory is rendered into (default: the one it was planned "
+        "for, else the site profile's).",
+    ),
 ) -> None:
     from swissai import __version__
     from swissai.cli.console import EventPrinter, note
@@ -92,6 +106,8 @@ def check(
         cluster_timeout_s=timeout,
         fail_on=FAIL_ON_LEVELS[fail_on] if fail_on is not None else None,
         tool_version=__version__,
+        values=list(values),
+        release_namespace=release_namespace,
     )
     with EventPrinter() as printer:
         outcome = run_check(request, printer)

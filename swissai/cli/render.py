@@ -10,7 +10,8 @@ from swissai.cli.options import OUTPUT, SITE, Output
 
 HELP = (
     "Render a plan and a site profile into hardened Kubernetes objects (one file per object in "
-    "--out DIR), or a Helm chart with --helm. Only files swissai wrote are replaced or removed. "
+    "--out DIR), a Helm chart with --helm, a Kustomize base and overlays with --kustomize; "
+    "--policies adds admission policies. Only files swissai wrote are replaced or removed. "
     "Exit 4 for an infeasible plan, 2 for a bad plan, site profile or --out."
 )
 
@@ -20,6 +21,17 @@ def render(
     site_file: Path | None = SITE,
     out: Path | None = typer.Option(None, "--out", help="Folder for the objects (or the chart)."),
     helm: bool = typer.Option(False, "--helm", help="Write a Helm chart into --out instead."),
+    kustomize: bool = typer.Option(
+        False,
+        "--kustomize",
+        help="Write a Kustomize base and dev/prod overlays into --out instead.",
+    ),
+    policies: bool = typer.Option(
+        False,
+        "--policies",
+        help="Also render ValidatingAdmissionPolicies (CEL) that enforce the rules expressible "
+        "at admission (into --out/admission-policies/).",
+    ),
     output: Output = OUTPUT,
 ) -> None:
     from swissai.cli.console import EventPrinter, stdout_console, table
@@ -29,7 +41,15 @@ def render(
     if helm and out is None:
         raise InputError("--helm needs --out DIR", hint="e.g. --helm --out chart/")
     with EventPrinter() as events:
-        result = render_files(plan_file, site_file, out=out, helm=helm, on_event=events)
+        result = render_files(
+            plan_file,
+            site_file,
+            out=out,
+            helm=helm,
+            kustomize=kustomize,
+            policies=policies,
+            on_event=events,
+        )
     if output is Output.table:
         from rich.text import Text
 
@@ -40,9 +60,12 @@ def render(
         )
         console = stdout_console()
         # Text, not markup: model ids and paths may contain [brackets]
-        console.print(Text(f"{result.plan.model.id}: {len(result.objects)} objects, {where}"))
+        policies_note = f" + {len(result.policies)} admission objects" if result.policies else ""
+        console.print(
+            Text(f"{result.plan.model.id}: {len(result.objects)} objects{policies_note}, {where}")
+        )
         grid = table()
-        show_files = result.out is not None and not result.helm
+        show_files = result.out is not None and not result.helm and not result.kustomize
         for column in ("file", "kind", "name") if show_files else ("kind", "name"):
             grid.add_column(column)
         for item in result.listing:

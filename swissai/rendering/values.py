@@ -1,9 +1,11 @@
 """RenderValues: the typed values every template reads, and the Helm chart's values.yaml.
 
-One model, three uses: the Jinja templates of `swissai render` and the static Helm templates read
-`values.model_dump(mode="json", by_alias=True)` (camelCase keys, as the chart has always used);
-the chart's `values.schema.json` is `values_json_schema()`, generated from this model, so Helm
-refuses a values override of the wrong type (`replicas: "two"`) or an unknown key.
+The Jinja templates of `swissai render` and the static Helm templates read
+`values.model_dump(mode="json", by_alias=True)` (camelCase keys); the chart ships them as
+files/layout.json (swissai.rendering.helm). The chart's values.yaml is the much smaller
+`ChartValues` (what a release sets), and its `values.schema.json` is `chart_values_json_schema()`,
+generated from that model, so Helm refuses a values override of the wrong type
+(`replicas: "two"`) or an unknown key, naming it.
 
 Structures that Kubernetes itself defines (probes, security contexts, volumes, affinity, env
 entries, NetworkPolicy specs) are kept as the JSON the API reads (`K8s` below): the Kubernetes
@@ -182,7 +184,45 @@ def _without_titles(schema: Any) -> Any:
     return out
 
 
-def values_json_schema(title: str) -> dict[str, Any]:
-    """The chart's values.schema.json, from RenderValues (JSON Schema 2020-12)."""
-    schema = _without_titles(RenderValues.model_json_schema(by_alias=True, mode="serialization"))
+# -- the Helm chart's values.yaml -----------------------------------------------------------------
+
+
+class ChartNamespace(_Values):
+    create: bool = Field(
+        False, description="also create the release namespace with its Pod Security labels"
+    )
+
+
+class ChartTest(_Values):
+    enabled: bool = Field(True, description="ship the `helm test` pod (smoke checks)")
+
+
+class ChartValues(_Values):
+    """The chart's values.yaml: what a platform team sets per release (Helm conventions);
+    everything computed from the plan is in the chart's files/layout.json."""
+
+    name_override: str = Field(
+        "",
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+        max_length=40,
+        description="replaces the chart name in object names",
+    )
+    fullname_override: str = Field(
+        "",
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+        max_length=40,
+        description="the full object name (default: Helm's fullname from the release)",
+    )
+    namespace: ChartNamespace = Field(default_factory=ChartNamespace)
+    image: str = Field(
+        pattern=DIGEST_IMAGE, description="vLLM image pinned by digest, for every container"
+    )
+    replicas: int = Field(ge=1, description="serving replicas (the plan's availability)")
+    test: ChartTest = Field(default_factory=ChartTest)
+
+
+def chart_values_json_schema(title: str) -> dict[str, Any]:
+    """The chart's values.schema.json, from ChartValues (JSON Schema 2020-12). Helm checks
+    values against it before rendering: an unknown key or a wrong type is refused by name."""
+    schema = _without_titles(ChartValues.model_json_schema(by_alias=True, mode="serialization"))
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **schema}

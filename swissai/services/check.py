@@ -46,6 +46,8 @@ class CheckRequest:
     cluster_timeout_s: float = 20.0  # per API request of --cluster (connect and read)
     fail_on: FailOnLevel | None = None
     stdin_text: str | None = None  # the text of '-' (None: read stdin when '-' is given)
+    values: list[Path] = field(default_factory=list)  # values files of chart directories
+    release_namespace: str | None = None  # namespace chart directories are rendered into
     today: dt.date | None = None  # None: the local date
     tool_version: str = "0"
 
@@ -151,9 +153,15 @@ def run_check(request: CheckRequest, on_event: EventSink = ignore) -> CheckOutco
             say(on_event, f"site profile: ./{site_file} (--site not given)", "note")
     policy = (site or SiteProfile()).compliance
     plan, plan_doc = load_plan(request.plan, on_event) if request.plan else (None, None)
+    # chart and kustomize directories are rendered first (swissai.services.check_sources)
+    from swissai.services.check_sources import RenderOptions, render_inputs, split_inputs
+
+    plain, to_render = split_inputs(request.paths)
+    options = RenderOptions(request.values, request.release_namespace)
+    rendered = render_inputs(to_render, options, site.namespace if site else None, on_event)
     # '-' is read by the bounded loader (size cap, UTF-8, line numbers) unless given as text
     skipped: list[str] = []  # files without objects (notes in the report)
-    objects = load_manifests(request.paths, request.stdin_text, skipped) if request.paths else []
+    objects = (load_manifests(plain, request.stdin_text, skipped) if plain else []) + rendered
     entries = load_waivers(request.waivers) if request.waivers is not None else []
     inputs = list(request.paths)
     context_name = None

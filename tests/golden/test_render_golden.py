@@ -22,13 +22,18 @@ CASES = {"single": PLAN_SINGLE, "multi": PLAN_MULTI}
 def _compare(folder: Path, files: dict[str, str], update: bool) -> None:
     if update:
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.iterdir():
-            if stale.name not in files:
+        for stale in folder.rglob("*"):
+            if stale.is_file() and stale.relative_to(folder).as_posix() not in files:
                 stale.unlink()
         for name, text in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text, encoding="utf-8")
         return
-    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    present = (
+        sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        if folder.is_dir()
+        else []
+    )
     assert present == sorted(files), f"golden files in {folder} differ; run --update-goldens"
     for name, text in files.items():
         expected = (folder / name).read_text(encoding="utf-8")
@@ -51,7 +56,10 @@ def test_helm_chart_matches_goldens(update_goldens: bool) -> None:
     plan = load_plan(PLAN_SINGLE)
     from swissai.rendering.context import build_context
 
-    _compare(GOLDEN / "helm", chart_files(build_context(plan, site()), plan), update_goldens)
+    profile = site()
+    _compare(
+        GOLDEN / "helm", chart_files(build_context(plan, profile), plan, profile), update_goldens
+    )
 
 
 def test_rollout_follows_the_plans_availability(rendered: Any) -> None:
@@ -323,3 +331,18 @@ def test_monitoring_objects_follow_the_site() -> None:
     kinds_on = {o["kind"] for o in render(plan, site()).objects}
     kinds_off = {o["kind"] for o in render(plan, site(monitoring={"enabled": False})).objects}
     assert "ServiceMonitor" in kinds_on and "ServiceMonitor" not in kinds_off
+
+
+def test_chart_helpers_replace_the_sentinels_of_the_layout() -> None:
+    """files/layout.json spells the release's name, namespace and image as sentinels; the
+    static helper must replace exactly those strings (a renamed sentinel would leak into
+    every object)."""
+    from swissai.rendering.helm import IMAGE_SENTINEL, NAME_SENTINEL, NAMESPACE_SENTINEL
+    from swissai.resources import templates_dir
+
+    helpers = (templates_dir() / "helm" / "templates" / "_helpers.tpl").read_text()
+    for sentinel in (IMAGE_SENTINEL, NAME_SENTINEL, NAMESPACE_SENTINEL):
+        assert f'replace "{sentinel}"' in helpers
+    layout = (GOLDEN / "helm" / "files" / "layout.json").read_text()
+    assert NAME_SENTINEL in layout and NAMESPACE_SENTINEL in layout and IMAGE_SENTINEL in layout
+    assert "llm-prod" not in layout  # the site's namespace only through the release

@@ -147,6 +147,8 @@ def test_installed_swissai_renders_and_checks_from_packaged_templates(
     assert any((tmp_path / "out").glob("*deployment*.yaml"))
     assert (tmp_path / "chart" / "Chart.yaml").is_file()
     assert any((tmp_path / "chart" / "templates").iterdir())
+    for shipped in ("templates/NOTES.txt", "templates/tests/test-smoke.yaml", "files/layout.json"):
+        assert (tmp_path / "chart" / shipped).is_file(), shipped
     # init's all-zero digest and revision are high findings (SUP-001, SUP-003) until replaced
     check_args = ["check", "out", "--plan", "plan.yaml", "--site", "swissai.yaml"]
     check = _run([swissai, *check_args, "--fail-on", "critical"], cwd=tmp_path)

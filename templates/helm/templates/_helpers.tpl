@@ -1,22 +1,63 @@
 {{/*
 swissai chart helpers. These templates are static files shipped by swissai; `swissai render
---helm` generates Chart.yaml, values.yaml and values.schema.json next to them. Object names and
-the namespace come from values (never from .Release), so a release of any name renders the same
-objects as `swissai render`.
+--helm` generates Chart.yaml, values.yaml, values.schema.json and files/layout.json next to them.
+Names follow Helm's `fullname` convention and the namespace is the release's: files/layout.json
+spells them (and the image) as sentinels that swissai.layout replaces (swissai/rendering/helm.py).
 */}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "swissai.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The full object name, as `helm create` derives it: fullnameOverride, else the release name when
+it contains the chart name, else <release>-<name>. 40 characters at most, because object names
+derive from it with suffixes of up to 23 characters (DNS labels end at 63).
+*/}}
+{{- define "swissai.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "swissai.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+What the templates lay out (JSON): swissai's computed layout with the release's name, namespace
+and image in place of the sentinels, and the per-release values applied.
+*/}}
+{{- define "swissai.layout" -}}
+{{- $text := .Files.Get "files/layout.json" -}}
+{{- if not $text -}}
+{{- fail "files/layout.json is missing: render the chart again with `swissai render --helm`" -}}
+{{- end -}}
+{{- $text = $text | replace "swissai-sentinel.invalid/sentinel/image@sha256:0000000000000000000000000000000000000000000000000000000000000000" .Values.image -}}
+{{- $text = $text | replace "swissai-sentinel-namespace" .Release.Namespace -}}
+{{- $text = $text | replace "swissai-sentinel-fullname" (include "swissai.fullname" .) -}}
+{{- $v := fromJson $text -}}
+{{- $_ := set $v "createNamespace" .Values.namespace.create -}}
+{{- $_ = set $v "replicas" .Values.replicas -}}
+{{- toJson $v -}}
+{{- end -}}
 
 {{- define "swissai.metadata" -}}
 metadata:
   name: {{ .name | quote }}
-  namespace: {{ .root.Values.namespace | quote }}
+  namespace: {{ .v.namespace | quote }}
   labels:
-    {{- toYaml (merge (dict) (.extraLabels | default (dict)) .root.Values.labels) | nindent 4 }}
+    {{- toYaml (merge (dict) (.extraLabels | default (dict)) .v.labels) | nindent 4 }}
   annotations:
-    {{- toYaml .root.Values.annotations | nindent 4 }}
+    {{- toYaml .v.annotations | nindent 4 }}
 {{- end -}}
 
 {{- define "swissai.podSpec" -}}
-{{- $v := .root.Values -}}
+{{- $v := .v -}}
 serviceAccountName: {{ $v.serviceAccountName | quote }}
 automountServiceAccountToken: false
 enableServiceLinks: false
