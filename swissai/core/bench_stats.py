@@ -41,6 +41,8 @@ class RequestRecord:
     prompt_tokens: int | None = None  # from the server's `usage`
     completion_tokens: int | None = None  # from the server's `usage`
     error: str | None = None  # short kind + message for failed requests
+    turn: int = 0  # the request's turn in a multi-turn chat session (0 = first or only)
+    kind: str = ""  # the workload it belongs to in a mix ("" = the only one)
 
     @property
     def e2e_s(self) -> float:
