@@ -294,7 +294,11 @@ def session_item(
     scale = min(1.0, budget / total)
     user_words = words_for_tokens(max(1, math.floor(shape.user_tokens * scale)), tokens_per_word)
     out = max(1, math.floor(output_tokens * scale))
-    messages: list[dict[str, object]] = [{"role": "system", "content": system_text}]
+    system_words = words_for_tokens(
+        max(1, math.floor(shape.system_tokens * scale)), tokens_per_word
+    )
+    system = " ".join(system_text.split()[:system_words])
+    messages: list[dict[str, object]] = [{"role": "system", "content": system}]
     bodies: list[dict[str, object]] = []
     for turn in range(shape.turns):
         messages.append({"role": "user", "content": prompt_text(user_words, rng)})
@@ -396,7 +400,8 @@ def trace_items(
     arrival times. Shared prefixes are one fixed text, so requests that share blocks in the
     trace share a cacheable prefix here too."""
     rng = random.Random(seed)
-    prefix_words = [rng.choice(WORDS) for _ in range(words_for_tokens(65536, tokens_per_word))]
+    fixed = random.Random(0x5EED)  # one prefix text for every run: shared blocks match
+    prefix_words = [fixed.choice(WORDS) for _ in range(words_for_tokens(65536, tokens_per_word))]
     items = []
     for arrival, want_in, want_out, shared in trace_requests:
         lengths = _fit(want_in, want_out, max_model_len)
