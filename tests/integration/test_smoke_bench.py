@@ -189,7 +189,7 @@ def test_bench_counts_agree_with_vllm_metrics(vllm_server: Any, tmp_path: Path) 
     # the plan comparison is there, and the report is one offline file
     assert results["plan_comparison"]["rows"]
     page = html.read_text()
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == 4 + 2  # four over the levels, one per level
     offline = page.replace(vllm_server.base_url, "").replace("http://www.w3.org/2000/svg", "")
     assert "http://" not in offline and "https://" not in offline
 
