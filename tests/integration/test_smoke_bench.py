@@ -233,3 +233,41 @@ def test_server_killed_mid_bench_gives_partial_report(tmp_path: Path) -> None:
     assert sum(level["errors"].values()) == level["failed"]
     assert set(level["errors"]) <= {"disconnected", "connect"}
     assert "request(s) failed; partial results" in run.stderr
+
+
+def test_ctrl_c_mid_bench_writes_the_partial_results(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) to a real `swissai bench` process with two load-generator worker
+    processes, against a local fake streaming slowly (10 ms a token): exit 130, and --out holds
+    what completed before the interruption."""
+    import signal
+
+    proc, base = _start_fake("--token-delay", "0.01")
+    out = tmp_path / "results.json"
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    try:
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "swissai", "bench", base, "--concurrency", "4",
+             "--num-prompts", "200", "--output-len", "20", "--workers", "2",
+             "--out", str(out), "-o", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            # requests of the level have completed once the fake served more than the warm-up
+            with Client(base, None) as client:
+                served = scrape_metrics(client) or {}
+            if served.get("vllm:request_success_total", 0) >= 12:
+                break
+        bench.send_signal(signal.SIGINT)
+        stdout, stderr = bench.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert bench.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    results = json.loads(out.read_text())
+    assert json.loads(stdout) == results
+    assert results["complete"] is False and results["aborted_reason"] == "interrupted"
+    [level] = results["levels"]
+    assert 0 < level["completed"] < 200 and level["client_workers"] == 2
