@@ -392,7 +392,7 @@ class _Pool:
                 reused = False
                 try:
                     conn = await self._open()
-                except TimeoutError:
+                except (asyncio.TimeoutError, TimeoutError):
                     return RequestRecord(
                         False, start, time.perf_counter(), error="connect: timeout"
                     )
@@ -408,7 +408,7 @@ class _Pool:
             conn.transport.write(data)
             try:
                 await asyncio.wait_for(future, self.timeout_s)
-            except TimeoutError:
+            except (asyncio.TimeoutError, TimeoutError):
                 conn.transport.abort()
                 return RequestRecord(
                     False,
