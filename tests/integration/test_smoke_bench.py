@@ -271,3 +271,19 @@ def test_ctrl_c_mid_bench_writes_the_partial_results(tmp_path: Path) -> None:
     assert results["complete"] is False and results["aborted_reason"] == "interrupted"
     [level] = results["levels"]
     assert 0 < level["completed"] < 200 and level["client_workers"] == 2
+
+
+def test_bench_sessions_and_tool_calls_against_real_vllm(vllm_server: Any) -> None:
+    """The load generator's byte-level SSE parsing on vLLM's real harmony streams (reasoning
+    deltas, chat sessions resending their prefix, a tool offered): every request completes
+    and its tokens come from vLLM's usage, within the tiny model's 256-token context."""
+    run = swissai(
+        "bench", vllm_server.base_url, "--api-key-file", str(vllm_server.api_key_file),
+        "--mix", "sessions=1,tools=1", "--concurrency", "2", "--num-prompts", "4",
+        "--output-len", "4", "--warmup", "1", "--api", "chat", "-o", "json",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    [level] = json.loads(run.stdout)["levels"]
+    assert level["failed"] == 0 and level["completed"] >= 4
+    assert level["total_output_tokens"] > 0 and level["mean_ttft_ms"] > 0
+    assert set(level["completed_by_kind"]) <= {"sessions", "tools"}
