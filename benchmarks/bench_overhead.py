@@ -1,10 +1,12 @@
 """The load generator's own overhead: how many streamed requests per second `swissai bench`
 can drive, and its CPU cost per request and per streamed token, against a trivial local server.
+One worker, in this process (`--workers 1`): the cost of one event loop; more workers scale it
+by the cores (benchmarks/bench_generator.py compares with `vllm bench serve`).
 
 The server (tests/fakes/fake_openai.py) runs in its own process on 127.0.0.1 and answers
 instantly, so the figures are the client's ceiling: when a real endpoint's request rate is far
-below it, bench's numbers measure the endpoint, not bench. Uses swissai.adapters.http.run_level
-(the code `swissai bench` runs), warm connection pool, no progress bar.
+below it, bench's numbers measure the endpoint, not bench. Uses swissai.adapters.loadgen (the
+code `swissai bench` runs), warm connections, no progress bar.
 
     .venv/bin/python benchmarks/bench_overhead.py [--requests 400] [--tokens 16]
 """
@@ -12,7 +14,6 @@ below it, bench's numbers measure the endpoint, not bench. Uses swissai.adapters
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import resource
 import subprocess
@@ -36,9 +37,10 @@ def main() -> int:
     parser.add_argument("--levels", default="1,8,32,64")
     args = parser.parse_args()
 
-    from swissai.adapters.http import run_level
+    import json
+
+    from swissai.adapters.loadgen import Job, LoadGenerator, Target
     from swissai.core.bench_stats import aggregate
-    from swissai.core.workloads import RequestSpec
 
     server = subprocess.Popen(
         [sys.executable, str(FAKE), "--port", "0", "--max-model-len", "100000"],
@@ -49,18 +51,21 @@ def main() -> int:
         assert server.stdout is not None
         port = int(server.stdout.readline().split()[1])
         base = f"http://127.0.0.1:{port}"
-        spec = RequestSpec("word " * 32, 33, args.tokens)
+        body = json.dumps(
+            {"model": "fake-model", "prompt": "word " * 32, "max_tokens": args.tokens,
+             "stream": True, "stream_options": {"include_usage": True}, "ignore_eos": True}
+        ).encode()  # fmt: skip
+        job = Job("/v1/completions", (body,))
+        gen = LoadGenerator(Target(base, None, 60.0), 1)
         print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, server pid {server.pid}")
         print(f"{args.requests} requests per level, {args.tokens} streamed tokens each")
         print(f"{'C':>4} {'req/s':>8} {'tok/s':>9} {'CPU ms/req':>11} {'CPU us/token':>13} "
               f"{'p50 E2E ms':>11} {'failed':>7}")  # fmt: skip
         # warm the interpreter and the server once
-        asyncio.run(run_level(base, None, "completions", "fake-model", [spec] * 20, 4))
+        gen.run([job] * 20, 4)
         for level in (int(x) for x in args.levels.split(",")):
             cpu0, t0 = _cpu_s(), time.perf_counter()
-            run = asyncio.run(
-                run_level(base, None, "completions", "fake-model", [spec] * args.requests, level)
-            )
+            run = gen.run([job] * args.requests, level)
             wall = time.perf_counter() - t0
             cpu = _cpu_s() - cpu0
             stats = aggregate(level, run.records)

@@ -43,7 +43,51 @@ def bench(
         None, "--model", help="Served model name (default: the first /v1/models lists)."
     ),
     profile: str = typer.Option(
-        "chat", "--profile", help="Workload: chat, rag (long context) or summarize (batch)."
+        "chat",
+        "--profile",
+        help="Workload: chat, rag (long context), summarize (batch), sessions (multi-turn chat "
+        "sharing a system prompt: prefix caching) or tools (gpt-oss tool calling).",
+    ),
+    mix: str | None = typer.Option(
+        None, "--mix", help="A weighted mix of profiles instead, e.g. chat=3,rag=1,tools=1."
+    ),
+    request_rate: float = typer.Option(
+        float("inf"),
+        "--request-rate",
+        help="Requests/s sent on a schedule (open loop, as vllm bench serve); inf = closed "
+        "loop. --concurrency then caps requests in flight.",
+    ),
+    burstiness: float = typer.Option(
+        1.0,
+        "--burstiness",
+        help="Gamma shape of the gaps with --request-rate: 1 Poisson, <1 bursty, >1 regular.",
+    ),
+    trace: Path | None = typer.Option(
+        None,
+        "--trace",
+        help="Replay a JSONL trace (arrival times and token counts, swissai or Mooncake "
+        "spelling; the format `swissai size --trace` reads).",
+    ),
+    goodput: list[str] | None = typer.Option(
+        None,
+        "--goodput",
+        help="SLO KEY:MS (ttft, tpot, e2el), repeatable: request_goodput counts requests "
+        "meeting all (as vllm bench serve --goodput).",
+    ),
+    baseline: Path | None = typer.Option(
+        None,
+        "--baseline",
+        help="A previous `--out` (or vllm bench serve) JSON: exit 1 when a figure regressed.",
+    ),
+    regression_threshold: float = typer.Option(
+        0.1,
+        "--regression-threshold",
+        help="Allowed worsening against --baseline, a fraction (0.1 = 10 %).",
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Load-generator processes (default: one per core, at most 8).",
     ),
     concurrency: str | None = typer.Option(
         None,
@@ -115,6 +159,14 @@ def bench(
         timeout_s=timeout,
         seed=seed,
         ca_cert=ca_cert,
+        request_rate=request_rate,
+        burstiness=burstiness,
+        trace_file=trace,
+        mix=mix,
+        goodput=tuple(goodput or ()),
+        baseline_file=baseline,
+        regression_threshold=regression_threshold,
+        workers=workers,
     )
     try:
         with EventPrinter() as printer:
@@ -130,6 +182,13 @@ def bench(
         note(
             f"error: {failed_total} request(s) failed"
             + ("" if results.complete else f"; partial results: {results.aborted_reason}")
+        )
+        raise typer.Exit(EXIT_FINDINGS)
+    bc = results.baseline_comparison
+    if bc is not None and bc.regressions:
+        note(
+            f"error: {bc.regressions} figure(s) regressed by more than "
+            f"{bc.threshold:.0%} against {bc.baseline_file}"
         )
         raise typer.Exit(EXIT_FINDINGS)
     if strict and results.plan_comparison is not None and results.plan_comparison.deviations:
@@ -214,6 +273,24 @@ def _table(results: BenchResults, console: Console) -> None:
     console.print(table)
     console.print("latencies in ms; tokens counted by the server (usage)", markup=False)
     for lv in results.levels:
+        extra = []
+        if lv.request_goodput is not None:
+            extra.append(f"goodput {lv.request_goodput:.2f} req/s")
+        if lv.mean_ttft_ms_later_turns is not None:
+            extra.append(
+                f"TTFT first turns {lv.mean_ttft_ms_first_turn:.0f} ms, later turns "
+                f"{lv.mean_ttft_ms_later_turns:.0f} ms"
+            )
+        if lv.completed_by_kind:
+            extra.append(", ".join(f"{k} {n}" for k, n in lv.completed_by_kind.items()))
+        if lv.client_cpu_busy is not None:
+            extra.append(
+                f"client {lv.client_workers} worker(s), busiest {lv.client_cpu_busy:.0%} CPU"
+                + (" (CLIENT-LIMITED)" if lv.client_limited else "")
+            )
+        if extra:
+            console.print(f"C={lv.concurrency}: " + "; ".join(extra), markup=False)
+    for lv in results.levels:
         for kind, n in lv.errors.items():
             console.print(f"C={lv.concurrency}: {n} x {kind}", markup=False)
     if not results.complete:
@@ -243,3 +320,28 @@ def _table(results: BenchResults, console: Console) -> None:
                 row.verdict if row.within_tolerance else row.verdict.upper(),
             )
         console.print(cmp)
+    bc = results.baseline_comparison
+    if bc is not None:
+        reg = grid(
+            title=f"against {bc.baseline_file} (regression beyond {bc.threshold:.0%})",
+            title_justify="left",
+        )
+        for col, just in (
+            ("metric", "left"),
+            ("C", "right"),
+            ("baseline", "right"),
+            ("now", "right"),
+            ("change", "right"),
+            ("verdict", "left"),
+        ):
+            reg.add_column(col, justify=just)
+        for r in bc.rows:
+            reg.add_row(
+                r.metric,
+                str(r.concurrency),
+                f"{r.baseline:g}",
+                f"{r.current:g}",
+                f"{r.change:+.1%}",
+                "REGRESSION" if r.regression else "ok",
+            )
+        console.print(reg)

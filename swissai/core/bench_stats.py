@@ -41,6 +41,8 @@ class RequestRecord:
     prompt_tokens: int | None = None  # from the server's `usage`
     completion_tokens: int | None = None  # from the server's `usage`
     error: str | None = None  # short kind + message for failed requests
+    turn: int = 0  # the request's turn in a multi-turn chat session (0 = first or only)
+    kind: str = ""  # the workload it belongs to in a mix ("" = the only one)
 
     @property
     def e2e_s(self) -> float:
@@ -355,3 +357,150 @@ def plan_figures(plan: ServePlan) -> PlanFigures:
         ttft_ms_p50=est.ttft_ms_p50,
         reference_batch=max(1, min(int(plan.kv_cache.max_concurrency), plan.limits.max_num_seqs)),
     )
+
+
+# --- goodput, peaks, sessions (issue 17) ---------------------------------------------------------
+
+GOODPUT_METRICS = ("ttft", "tpot", "e2el")
+
+
+def parse_goodput(pairs: Sequence[str]) -> dict[str, float]:
+    """`ttft:500 tpot:50` (as `vllm bench serve --goodput`, milliseconds) -> {name: ms}.
+    Items may also be comma-separated. ValueError with the reason."""
+    slos: dict[str, float] = {}
+    for item in pairs:
+        for part in item.replace(",", " ").split():
+            name, sep, value = part.partition(":")
+            if not sep or name not in GOODPUT_METRICS:
+                raise ValueError(
+                    f"{part!r}: use KEY:MS with KEY one of {', '.join(GOODPUT_METRICS)}"
+                )
+            try:
+                ms = float(value)
+            except ValueError:
+                raise ValueError(f"{part!r}: {value!r} is not a number of milliseconds") from None
+            if not math.isfinite(ms) or ms < 0:
+                raise ValueError(f"{part!r}: the SLO must be a finite, non-negative number of ms")
+            slos[name] = ms
+    return slos
+
+
+def good_requests(records: Sequence[RequestRecord], slos: dict[str, float]) -> int:
+    """Completed requests meeting every SLO (vLLM's goodput: ttft, tpot, e2el, in ms; a
+    request with one output token has tpot 0)."""
+    good = 0
+    for r in records:
+        if not r.ok:
+            continue
+        ttft_ms = (r.ttft_s if r.ttft_s is not None else r.e2e_s) * 1000.0
+        n_out = r.completion_tokens or 0
+        tpot_ms = (r.e2e_s - (r.ttft_s or 0.0)) / (n_out - 1) * 1000.0 if n_out > 1 else 0.0
+        values = {"ttft": ttft_ms, "tpot": tpot_ms, "e2el": r.e2e_s * 1000.0}
+        if all(values[k] <= v for k, v in slos.items()):
+            good += 1
+    return good
+
+
+def peaks(records: Sequence[RequestRecord]) -> tuple[float, int]:
+    """(max output chunks in any whole second, max requests in flight in any second) as
+    `vllm bench serve` reports max_output_tokens_per_s and max_concurrent_requests (chunks
+    stand for tokens: one token per chunk in vLLM's streaming)."""
+    done = [r for r in records if r.ok]
+    if not done:
+        return 0.0, 0
+    t0 = min(r.start_s for r in records)
+    seconds = int(max(r.end_s for r in records) - t0) + 1
+    tokens = [0] * seconds
+    flight = [0] * seconds
+    for r in done:
+        for t in r.chunk_times_s:
+            tokens[min(seconds - 1, int(t - t0))] += 1
+        for s in range(int(r.start_s - t0), min(seconds - 1, int(r.end_s - t0)) + 1):
+            flight[s] += 1
+    return float(max(tokens)), max(flight)
+
+
+def ttft_by_turn(records: Sequence[RequestRecord]) -> tuple[float, float] | None:
+    """Mean TTFT (ms) of first turns and of later turns of chat sessions, or None without
+    later turns: later turns resend a cached prefix, so with prefix caching they start sooner
+    per prompt token."""
+    first = [r.ttft_s for r in records if r.ok and r.ttft_s is not None and r.turn == 0]
+    later = [r.ttft_s for r in records if r.ok and r.ttft_s is not None and r.turn > 0]
+    if not later:
+        return None
+    return mean(first) * 1000.0, mean(later) * 1000.0
+
+
+# --- against a previous run (--baseline) ---------------------------------------------------------
+
+# (metric, higher is better) compared per level; all are vllm bench serve names.
+BASELINE_METRICS: tuple[tuple[str, bool], ...] = (
+    ("request_throughput", True),
+    ("output_throughput", True),
+    ("median_ttft_ms", False),
+    ("p99_ttft_ms", False),
+    ("mean_tpot_ms", False),
+    ("p99_itl_ms", False),
+    ("p99_e2el_ms", False),
+)
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    metric: str
+    concurrency: int
+    baseline: float
+    current: float
+    change: float  # (current - baseline) / baseline; + is more
+    regression: bool
+
+
+def baseline_levels(document: object) -> dict[int, dict[str, float]]:
+    """Levels of a previous run by concurrency: a `swissai bench --out` file (`levels`), or a
+    `vllm bench serve --save-result` file (one flat result; its max_concurrency, 0 if none).
+    ValueError when it is neither."""
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    rows = document.get("levels")
+    if rows is None and "request_throughput" in document:
+        rows = [{**document, "concurrency": document.get("max_concurrency") or 0}]
+    if not isinstance(rows, list):
+        raise ValueError("neither swissai bench results (levels) nor a vllm bench serve result")
+    out: dict[int, dict[str, float]] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        c = row.get("concurrency")
+        values = {
+            k: float(v)
+            for k, v in row.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        }
+        out[int(c) if isinstance(c, int | float) and math.isfinite(c) else 0] = values
+    if not out:
+        raise ValueError("no levels in the baseline")
+    return out
+
+
+def compare_with_baseline(
+    current: dict[int, dict[str, float]], baseline: dict[int, dict[str, float]], threshold: float
+) -> list[BaselineRow]:
+    """Per level (same concurrency; a single level each is compared whatever its concurrency)
+    and metric: a regression when the metric got worse by more than `threshold` (a fraction
+    of the baseline). Metrics at 0 in the baseline are skipped (nothing to compare with)."""
+    if threshold <= 0:
+        raise ValueError("threshold must be positive")
+    pairs = [(c, current[c], baseline[c]) for c in sorted(current) if c in baseline]
+    if not pairs and len(current) == 1 and len(baseline) == 1:
+        (c, cur), (_, base) = next(iter(current.items())), next(iter(baseline.items()))
+        pairs = [(c, cur, base)]
+    rows: list[BaselineRow] = []
+    for c, cur, base in pairs:
+        for metric, higher_better in BASELINE_METRICS:
+            b, v = base.get(metric), cur.get(metric)
+            if b is None or v is None or b <= 0:
+                continue
+            change = (v - b) / b
+            worse = -change if higher_better else change
+            rows.append(BaselineRow(metric, c, b, v, change, worse > threshold))
+    return rows

@@ -30,6 +30,18 @@ class Workload(Frozen):
     duration_s_per_level: float | None = Field(description="fixed duration, or None")
     ignore_eos: bool
     seed: int
+    mix: dict[str, float] | None = Field(
+        default=None, description="profile weights of a mixed workload (--mix), summing to 1"
+    )
+    request_rate: float | None = Field(
+        default=None, description="requests/s (--request-rate); None = closed loop (vllm: inf)"
+    )
+    burstiness: float = Field(default=1.0, description="gamma shape of the gaps; 1 = Poisson")
+    trace: str | None = Field(default=None, description="replayed trace file (--trace)")
+    trace_requests: int | None = None
+    goodput_slos_ms: dict[str, float] | None = Field(
+        default=None, description="--goodput SLOs (ttft, tpot, e2el), milliseconds"
+    )
 
 
 class LevelResult(Frozen):
@@ -73,6 +85,35 @@ class LevelResult(Frozen):
     errors: dict[str, int] = Field(
         description="failed requests by kind (HTTP status, connect, ...)"
     )
+    # Added by issue 17 (optional, so older results still read as a --baseline):
+    request_goodput: float | None = Field(
+        default=None, description="req/s meeting every --goodput SLO (vllm: request_goodput)"
+    )
+    max_output_tokens_per_s: float | None = Field(
+        default=None, description="most output chunks (tokens) in one whole second"
+    )
+    max_concurrent_requests: int | None = Field(
+        default=None, description="most requests in flight in one whole second"
+    )
+    mean_ttft_ms_first_turn: float | None = Field(
+        default=None, description="sessions: mean TTFT of first turns"
+    )
+    mean_ttft_ms_later_turns: float | None = Field(
+        default=None, description="sessions: mean TTFT of later turns (cached prefix)"
+    )
+    completed_by_kind: dict[str, int] | None = Field(
+        default=None, description="a mix: completed requests per profile"
+    )
+    client_workers: int | None = Field(default=None, description="load-generator processes")
+    client_cpu_busy: float | None = Field(
+        default=None, description="busiest worker's CPU seconds per wall second (1.0 = saturated)"
+    )
+    client_limited: bool | None = Field(
+        default=None, description="the load generator, not the server, may have set the pace"
+    )
+    send_lag_p99_ms: float | None = Field(
+        default=None, description="open loop: p99 of how late requests left against schedule"
+    )
 
 
 class PlanComparisonRow(Frozen):
@@ -91,6 +132,22 @@ class PlanComparison(Frozen):
     tolerance: float = Field(description="allowed |measured - planned| / planned")
     rows: list[PlanComparisonRow]
     deviations: int
+
+
+class BaselineRow(Frozen):
+    metric: str
+    concurrency: int
+    baseline: float
+    current: float
+    change: float = Field(description="(current - baseline) / baseline")
+    regression: bool
+
+
+class BaselineComparison(Frozen):
+    baseline_file: str
+    threshold: float = Field(description="allowed worsening, a fraction of the baseline")
+    rows: list[BaselineRow]
+    regressions: int
 
 
 class BenchResults(Frozen):
@@ -112,3 +169,4 @@ class BenchResults(Frozen):
     total_failed: int
     notes: list[str] = Field(default_factory=list)
     plan_comparison: PlanComparison | None = None
+    baseline_comparison: BaselineComparison | None = None

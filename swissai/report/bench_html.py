@@ -195,6 +195,26 @@ def charts(results: BenchResults) -> list[str]:
     return out
 
 
+def level_charts(results: BenchResults) -> list[str]:
+    """One chart per level: the latency percentiles (p50, p90, p99) of TTFT, TPOT and ITL, so
+    the tail of each level is visible, not only its median (E2E is in the table: its scale
+    would flatten the others)."""
+    out = []
+    for lv in results.levels:
+        if lv.completed == 0:
+            continue
+        series = [
+            Series(
+                name,
+                [(float(p), float(getattr(lv, f"p{p}_{key}_ms")), f"p{p}") for p in (50, 90, 99)],
+            )
+            for name, key in (("TTFT", "ttft"), ("TPOT", "tpot"), ("ITL", "itl"))
+        ]
+        title = f"C={lv.concurrency}: latency percentiles ({lv.completed} requests)"
+        out.append(svg_chart(title, "percentile", "ms", series))
+    return out
+
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;
 color:#222;max-width:1120px}
@@ -270,12 +290,43 @@ def render_html(results: BenchResults) -> str:
     parts.append('<h2>Latency vs throughput</h2><div class="charts">')
     parts.extend(charts(r))
     parts.append("</div>")
+    per_level = level_charts(r)
+    if per_level:
+        parts.append('<h2>Per level</h2><div class="charts">')
+        parts.extend(per_level)
+        parts.append("</div>")
     parts.append(
         f"<h2>Levels</h2><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
         "<p>Milliseconds; TTFT: time to first token, ITL: inter-token latency, TPOT: time per "
         "output token, E2E: end-to-end latency. Definitions as in <code>vllm bench serve</code>."
         "</p>"
     )
+    extra = [
+        (
+            lv.concurrency,
+            lv.request_goodput,
+            lv.client_workers,
+            lv.client_cpu_busy,
+            lv.client_limited,
+        )
+        for lv in r.levels
+        if lv.client_cpu_busy is not None or lv.request_goodput is not None
+    ]
+    if extra:
+        parts.append(
+            "<h2>Goodput and the load generator</h2><table><thead><tr><th>C</th>"
+            "<th>goodput req/s</th><th>workers</th><th>busiest worker CPU</th>"
+            "<th class='k'>limit</th></tr></thead><tbody>"
+            + "".join(
+                f"<tr><td>{c}</td><td>{'-' if g is None else _cell(g)}</td>"
+                f"<td>{'-' if wk is None else wk}</td>"
+                f"<td>{'-' if busy is None else f'{busy:.0%}'}</td>"
+                f"<td class='k {'bad' if limited else 'ok'}'>"
+                f"{'client (add --workers)' if limited else 'server'}</td></tr>"
+                for c, g, wk, busy, limited in extra
+            )
+            + "</tbody></table>"
+        )
     if errors:
         parts.append(
             '<h2>Errors</h2><table><thead><tr><th>C</th><th class="k">kind</th><th>count</th>'
@@ -300,6 +351,22 @@ def render_html(results: BenchResults) -> str:
                 f'<td class="k {"ok" if row.within_tolerance else "bad"}">'
                 f"{escape(row.verdict)}</td><td class='k'>{escape(row.note)}</td></tr>"
                 for row in pc.rows
+            )
+            + "</tbody></table>"
+        )
+    if r.baseline_comparison is not None:
+        bc = r.baseline_comparison
+        parts.append(
+            f"<h2>Against {escape(bc.baseline_file)} (regression beyond {bc.threshold:.0%})</h2>"
+            "<table><thead><tr><th class='k'>metric</th><th>C</th><th>baseline</th><th>now</th>"
+            "<th>change</th><th class='k'>verdict</th></tr></thead><tbody>"
+            + "".join(
+                f'<tr><td class="k">{escape(row.metric)}</td><td>{row.concurrency}</td>'
+                f"<td>{_cell(row.baseline)}</td><td>{_cell(row.current)}</td>"
+                f"<td>{row.change:+.1%}</td>"
+                f'<td class="k {"bad" if row.regression else "ok"}">'
+                f"{'regression' if row.regression else 'ok'}</td></tr>"
+                for row in bc.rows
             )
             + "</tbody></table>"
         )

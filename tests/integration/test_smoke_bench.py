@@ -189,7 +189,7 @@ def test_bench_counts_agree_with_vllm_metrics(vllm_server: Any, tmp_path: Path) 
     # the plan comparison is there, and the report is one offline file
     assert results["plan_comparison"]["rows"]
     page = html.read_text()
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == 4 + 2  # four over the levels, one per level
     offline = page.replace(vllm_server.base_url, "").replace("http://www.w3.org/2000/svg", "")
     assert "http://" not in offline and "https://" not in offline
 
@@ -233,3 +233,57 @@ def test_server_killed_mid_bench_gives_partial_report(tmp_path: Path) -> None:
     assert sum(level["errors"].values()) == level["failed"]
     assert set(level["errors"]) <= {"disconnected", "connect"}
     assert "request(s) failed; partial results" in run.stderr
+
+
+def test_ctrl_c_mid_bench_writes_the_partial_results(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) to a real `swissai bench` process with two load-generator worker
+    processes, against a local fake streaming slowly (10 ms a token): exit 130, and --out holds
+    what completed before the interruption."""
+    import signal
+
+    proc, base = _start_fake("--token-delay", "0.01")
+    out = tmp_path / "results.json"
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    try:
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "swissai", "bench", base, "--concurrency", "4",
+             "--num-prompts", "200", "--output-len", "20", "--workers", "2",
+             "--out", str(out), "-o", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            # requests of the level have completed once the fake served more than the warm-up
+            with Client(base, None) as client:
+                served = scrape_metrics(client) or {}
+            if served.get("vllm:request_success_total", 0) >= 12:
+                break
+        bench.send_signal(signal.SIGINT)
+        stdout, stderr = bench.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert bench.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    results = json.loads(out.read_text())
+    assert json.loads(stdout) == results
+    assert results["complete"] is False and results["aborted_reason"] == "interrupted"
+    [level] = results["levels"]
+    assert 0 < level["completed"] < 200 and level["client_workers"] == 2
+
+
+def test_bench_sessions_and_tool_calls_against_real_vllm(vllm_server: Any) -> None:
+    """The load generator's byte-level SSE parsing on vLLM's real harmony streams (reasoning
+    deltas, chat sessions resending their prefix, a tool offered): every request completes
+    and its tokens come from vLLM's usage, within the tiny model's 256-token context."""
+    run = swissai(
+        "bench", vllm_server.base_url, "--api-key-file", str(vllm_server.api_key_file),
+        "--mix", "sessions=1,tools=1", "--concurrency", "2", "--num-prompts", "4",
+        "--output-len", "4", "--warmup", "1", "--api", "chat", "-o", "json",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    [level] = json.loads(run.stdout)["levels"]
+    assert level["failed"] == 0 and level["completed"] >= 4
+    assert level["total_output_tokens"] > 0 and level["mean_ttft_ms"] > 0
+    assert set(level["completed_by_kind"]) <= {"sessions", "tools"}

@@ -84,11 +84,12 @@ class _Collector(HTMLParser):
                 self.urls.append(value)
 
 
-def test_html_report_is_self_contained_with_four_svg_plots() -> None:
+def test_html_report_is_self_contained_with_four_svg_plots_and_one_per_level() -> None:
     page = render_html(_results([(1, 0.1), (4, 0.2), (16, 0.4)]))
     parser = _Collector()
     parser.feed(page)
-    assert parser.tags.count("svg") == 4
+    assert parser.tags.count("svg") == 4 + 3
+    assert "C=16: latency percentiles (2 requests)" in page
     assert "script" not in parser.tags and "link" not in parser.tags
     assert parser.urls == []  # nothing fetched: no CDN, fonts or images
     # only the SVG namespace is a URL in the page
@@ -100,6 +101,30 @@ def test_html_report_is_self_contained_with_four_svg_plots() -> None:
     for c in (1, 4, 16):
         assert f">C={c}<" in page
     assert "plan optimistic" in page and "Latency vs throughput" in page
+
+
+def test_html_report_shows_goodput_client_load_and_the_baseline_verdict() -> None:
+    from swissai.models.bench import BaselineComparison, BaselineRow
+
+    base = _results([(4, 0.2)])
+    level = base.levels[0].model_copy(
+        update={"request_goodput": 1.5, "client_workers": 2, "client_cpu_busy": 0.95,
+                "client_limited": True}
+    )  # fmt: skip
+    row = BaselineRow(metric="request_throughput", concurrency=4, baseline=10.0, current=5.0,
+                      change=-0.5, regression=True)  # fmt: skip
+    page = render_html(
+        base.model_copy(
+            update={
+                "levels": [level],
+                "baseline_comparison": BaselineComparison(
+                    baseline_file="old<1>.json", threshold=0.1, rows=[row], regressions=1
+                ),
+            }
+        )
+    )
+    assert "client (add --workers)" in page and "95%" in page and "1.50" in page
+    assert "old&lt;1&gt;.json" in page and "-50.0%" in page and ">regression<" in page
 
 
 def test_html_report_says_partial_and_handles_no_completions() -> None:

@@ -18,8 +18,8 @@ from swissai.core.workloads import (
 )
 
 
-def test_profiles_are_chat_rag_and_summarize() -> None:
-    assert set(PROFILES) == {"chat", "rag", "summarize"}
+def test_profiles_are_chat_rag_summarize_sessions_and_tools() -> None:
+    assert set(PROFILES) == {"chat", "rag", "summarize", "sessions", "tools"}
     rag = PROFILES["rag"]
     assert rag.input_tokens > 4 * PROFILES["chat"].input_tokens  # long context
     assert PROFILES["summarize"].output_tokens > PROFILES["chat"].output_tokens
