@@ -157,6 +157,7 @@ def main(
 
 def _register() -> None:
     from swissai.cli import (
+        backup,
         bench,
         check,
         deploy,
@@ -168,6 +169,7 @@ def _register() -> None:
         render,
         serve,
         smoke,
+        upgrade,
     )
 
     app.command("plan", help=plan.HELP)(plan.plan)
@@ -182,6 +184,9 @@ def _register() -> None:
     app.command("deploy", help=deploy.HELP)(deploy.deploy)
     for name, command in lifecycle.COMMANDS.items():
         app.command(name, help=command.__doc__)(command)
+    app.command("diff", help=upgrade.DIFF_HELP)(upgrade.diff)
+    app.command("backup", help=backup.BACKUP_HELP)(backup.backup)
+    app.command("restore", help=backup.RESTORE_HELP)(backup.restore)
 
 
 _register()
