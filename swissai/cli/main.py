@@ -185,6 +185,7 @@ def _register() -> None:
     for name, command in lifecycle.COMMANDS.items():
         app.command(name, help=command.__doc__)(command)
     app.command("diff", help=upgrade.DIFF_HELP)(upgrade.diff)
+    app.command("upgrade", help=upgrade.UPGRADE_HELP)(upgrade.upgrade)
     app.command("backup", help=backup.BACKUP_HELP)(backup.backup)
     app.command("restore", help=backup.RESTORE_HELP)(backup.restore)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from swissai.cli.options import CONTEXT, KUBECONFIG, NAMESPACE, OUTPUT, SITE, Output
+from swissai.cli.options import CONTEXT, KUBECONFIG, NAMESPACE, OUTPUT, RECORD_FILE, SITE, Output
 
 if TYPE_CHECKING:
     from swissai.models.day2 import PlanDiff
@@ -120,3 +120,92 @@ def diff(
         typer.echo(to_document(result, output.value), nl=False)
         return
     _print_diff(result)
+
+
+UPGRADE_HELP = (
+    "Move the running workload to a new plan without an outage where the GPUs allow: "
+    "blue-green when the cluster has free GPUs for every new replica, one replica at a time "
+    "otherwise (LeaderWorkerSet groups move whole), smoke checks once the new revision is "
+    "ready, and the old revision back automatically on failure. --dry-run prints the steps. "
+    "Exit 3 when one replica and no free GPUs would stop serving (unless --allow-outage)."
+)
+
+
+def upgrade(
+    plan_file: Path = typer.Argument(..., metavar="PLAN", help="The new `swissai plan` file."),
+    site_file: Path | None = SITE,
+    namespace: str | None = NAMESPACE,
+    context: str | None = CONTEXT,
+    kubeconfig: Path | None = KUBECONFIG,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the steps; change nothing."),
+    allow_outage: bool = typer.Option(
+        False,
+        "--allow-outage",
+        help="With one replica and no free GPUs, upgrade anyway (serving stops meanwhile).",
+    ),
+    smoke: bool = typer.Option(
+        True, "--smoke/--no-smoke", help="Gate on the smoke checks once the new revision is ready."
+    ),
+    smoke_url: str | None = typer.Option(
+        None,
+        "--smoke-url",
+        help="Endpoint for the smoke gate (default: the deployed endpoint, cluster DNS).",
+    ),
+    api_key_file: Path | None = typer.Option(
+        None, "--api-key-file", help="File holding the vLLM API key for the smoke gate."
+    ),
+    ca_cert: Path | None = typer.Option(None, "--ca-cert", help="CA bundle for the smoke gate."),
+    skip_check_gate: str | None = typer.Option(
+        None,
+        "--skip-check-gate",
+        metavar="REASON",
+        help="Upgrade despite check findings; the reason is logged and recorded.",
+    ),
+    timeout: int | None = typer.Option(
+        None,
+        "--timeout",
+        min=1,
+        max=MAX_TIMEOUT_S,
+        help="Seconds to wait for ready (default: from the plan).",
+    ),
+    record_file: Path = RECORD_FILE,
+    output: Output = OUTPUT,
+) -> None:
+    from swissai.cli.console import EventPrinter
+    from swissai.cli.output import to_document
+    from swissai.models.deploy import DeployRequest
+    from swissai.services import upgrade as service
+    from swissai.services.artifacts import read_plan, read_site
+
+    site = read_site(site_file, required=True)
+    assert site is not None  # required=True raises instead
+    with EventPrinter() as printer:
+        plan = read_plan(plan_file, on_event=printer)
+        request = DeployRequest(
+            plan=plan,
+            site=site,
+            namespace=namespace,
+            context=context,
+            kubeconfig=kubeconfig,
+            dry_run=dry_run,
+            rollback_on_failure=True,
+            skip_check_gate=skip_check_gate,
+            timeout_s=timeout,
+            record_file=record_file,
+        )
+        gate = (
+            service.SmokeGate(url=smoke_url, api_key_file=api_key_file, ca_cert=ca_cert)
+            if smoke
+            else None
+        )
+        result = service.upgrade(request, smoke=gate, allow_outage=allow_outage, on_event=printer)
+    if output is not Output.table:
+        typer.echo(to_document(result, output.value), nl=False)
+        return
+    typer.echo(
+        f"{result.outcome}: {result.workload} {result.from_revision or '-'} -> "
+        f"{result.to_revision} ({result.strategy}; {result.gpus_free} GPU(s) free, "
+        f"{result.gpus_needed} needed)"
+    )
+    for index, step in enumerate(result.steps, 1):
+        typer.echo(f"  {index}. {step.action}: {step.detail}")

@@ -9,16 +9,17 @@ smoke gate after the new revision is ready.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swissai.errors import EnvironmentProblem
-from swissai.services.events import EventSink, log_events
+from swissai.errors import DeployFailed, EnvironmentProblem, Interrupted
+from swissai.services.events import EventSink, log_events, say, warn
 
 if TYPE_CHECKING:
-    from swissai.models.day2 import PlanDiff
-    from swissai.models.deploy import LifecycleRequest
+    from swissai.adapters.kube_apply import Cluster
+    from swissai.models.day2 import PlanDiff, UpgradeResult
+    from swissai.models.deploy import DeployRequest, LifecycleRequest
     from swissai.models.plan import ServePlan
     from swissai.models.site import SiteProfile
 
@@ -87,3 +88,239 @@ def diff_live(
         f"live:{request.namespace}/{scope.workload}@{current.record.revision}",
         str(new_path),
     )
+
+
+def _headroom(cluster: Cluster, rendered: list[Obj], site: SiteProfile, ns: str) -> dict[str, int]:
+    """Free GPUs per node the new pods may run on (region, selector, product, not cordoned)."""
+    from swissai.core.preflight import NodeFacts, _eligible, needs_from
+    from swissai.core.upgrade import free_gpus
+    from swissai.services.deploy_steps import _int
+
+    needs = needs_from(rendered, site, ns)
+    items, _ = cluster.list("v1", "Node")
+    nodes = [
+        NodeFacts(
+            name=str(n["metadata"]["name"]),
+            labels=dict(n["metadata"].get("labels") or {}),
+            allocatable_gpus=_int(
+                ((n.get("status") or {}).get("allocatable") or {}).get(needs.gpu_resource)
+            ),
+            unschedulable=bool((n.get("spec") or {}).get("unschedulable")),
+            ready=any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (n.get("status") or {}).get("conditions") or []
+            ),
+        )
+        for n in items
+    ]
+    pods, _ = cluster.list("v1", "Pod")
+    eligible = {n.name: _eligible(n, needs) is None for n in nodes}
+    return free_gpus(nodes, pods, needs.gpu_resource, eligible)
+
+
+def upgrade(
+    request: DeployRequest,
+    *,
+    smoke: SmokeGate | None,
+    allow_outage: bool = False,
+    on_event: EventSink = log_events,
+) -> UpgradeResult:
+    """Move the running workload to `request.plan` without an outage where the GPUs allow:
+    choose the strategy from the cluster's headroom, deploy with it (rolling back on failure),
+    then gate on the smoke checks (rolling back when they fail). `request.dry_run` only says
+    the steps. Exit 3 when nothing is deployed yet or when the only way would stop serving
+    (one replica, no free GPUs) and `allow_outage` is not given: nothing is changed then."""
+    from swissai.adapters.kube_apply import KubeApiError, Unreachable
+    from swissai.core.plan_diff import diff_serving, serving_facts
+    from swissai.core.upgrade import choose, replicas_that_fit, steps
+    from swissai.models.day2 import UpgradeResult
+    from swissai.models.deploy import LifecycleRequest
+    from swissai.services import deploy as deploy_service
+    from swissai.services.deploy_steps import (
+        RecordScope,
+        api_failure,
+        canonical_hash,
+        connect,
+        current_record,
+        read_records,
+        render_objects,
+        workloads,
+    )
+
+    plan, site = request.plan, request.site
+    ns = deploy_service.check_request(request)
+    rendered = render_objects(plan, site, ns)
+    deploy_service.check_object_numbers(rendered)
+    workload = next((str(o["metadata"]["name"]) for o in workloads(rendered)), "?")
+    multi_node = any(o.get("kind") == "LeaderWorkerSet" for o in rendered)
+    claim = site.storage.pvc.claim_name if site.storage.pvc else None
+    cluster = connect(request.context, request.kubeconfig, on_event, 30.0)
+    try:
+        try:
+            records, _ = read_records(cluster, RecordScope(ns, workload, claim), on_event)
+            current = current_record(records)
+            if current is None:
+                raise EnvironmentProblem(
+                    f"nothing deployed by swissai for {workload} in {cluster.context}/{ns}: "
+                    "nothing to upgrade",
+                    hint="the first deploy is swissai deploy PLAN",
+                )
+            free = _headroom(cluster, rendered, site, ns)
+        except (Unreachable, KubeApiError) as exc:
+            raise api_failure(exc, f"cannot read {ns}") from exc
+    finally:
+        cluster.close()
+    resource = site.gpu.resource_name
+    old_facts = serving_facts(current.objects, resource)
+    new_facts = replace(serving_facts(rendered, resource), model_revision=site.model.revision)
+    change = diff_serving(old_facts, new_facts, current.record.revision, "new")
+    fit = replicas_that_fit(free, new_facts.gpus_per_pod, new_facts.pods_per_replica)
+    choice = choose(
+        restart=change.restart,
+        changed=bool(change.changes),
+        fit=fit,
+        old_replicas=old_facts.replicas,
+        new_replicas=new_facts.replicas,
+        allow_outage=allow_outage,
+    )
+    gpus_free = sum(free.values())
+    say(
+        on_event,
+        f"{gpus_free} GPU(s) free on {len(free)} eligible node(s); room for {fit} new "
+        f"replica(s) of {new_facts.pods_per_replica * new_facts.gpus_per_pod} GPU(s): "
+        f"{choice.strategy} ({choice.reason})",
+    )
+    from swissai.core.availability import derive_availability
+
+    base = derive_availability(plan)
+    upgraded_plan = plan.model_copy(
+        update={
+            "availability": base.model_copy(
+                update={
+                    "max_surge": choice.max_surge,
+                    "max_unavailable": choice.max_unavailable,
+                    "update_outage": choice.refused
+                    or (choice.max_surge == 0 and new_facts.replicas == 1),
+                }
+            )
+        }
+    )
+    revision = canonical_hash(render_objects(upgraded_plan, site, ns))
+    planned = steps(
+        choice,
+        old_revision=current.record.revision,
+        new_revision=revision,
+        new_replicas=new_facts.replicas,
+        multi_node=multi_node,
+        smoke=smoke is not None,
+    )
+    result = UpgradeResult(
+        namespace=ns,
+        workload=workload,
+        strategy=choice.strategy,
+        outcome="dry-run",
+        from_revision=current.record.revision,
+        to_revision=revision,
+        gpus_free=gpus_free,
+        gpus_needed=new_facts.replicas * new_facts.pods_per_replica * new_facts.gpus_per_pod,
+        steps=planned,
+    )
+    if request.dry_run:
+        for index, step in enumerate(planned, 1):
+            say(on_event, f"  {index}. {step.action}: {step.detail}")
+        return result
+    if choice.refused:
+        raise EnvironmentProblem(
+            f"{choice.reason}; nothing was changed",
+            hint=f"free {new_facts.pods_per_replica * new_facts.gpus_per_pod} GPU(s) on an "
+            "eligible node for a blue-green move, or accept the outage with --allow-outage",
+        )
+    if choice.strategy == "none":
+        say(on_event, f"nothing to upgrade: revision {current.record.revision} runs this plan")
+        return result.model_copy(update={"outcome": "unchanged", "steps": planned})
+    deploy_request = request.model_copy(
+        update={"plan": upgraded_plan, "rollback_on_failure": True, "dry_run": False}
+    )
+    old = current.record.revision
+    try:
+        deployed = deploy_service.deploy(deploy_request, on_event)
+    except Interrupted as exc:
+        raise Interrupted(
+            f"upgrade interrupted: {exc.message} The old revision {old} serves.",
+            hint="swissai status; run the same swissai upgrade again",
+            exit_code=exc.exit_code,
+        ) from exc
+    except DeployFailed as exc:
+        raise DeployFailed(
+            f"upgrade to {revision} failed: {exc.message}",
+            hint=exc.hint or "swissai status shows what runs",
+        ) from exc
+    if smoke is None:
+        warn(on_event, "no smoke gate (--no-smoke): the new revision was only checked ready")
+        return result.model_copy(update={"outcome": "upgraded"})
+    passed, lines = _smoke_gate(smoke, deployed.endpoint, on_event)
+    if passed:
+        say(on_event, f"upgraded {workload} to {deployed.revision}; the smoke gate passed")
+        return result.model_copy(update={"outcome": "upgraded", "smoke": lines})
+    say(on_event, f"the smoke gate failed on {deployed.revision}: rolling back to {old}")
+    from swissai.services.lifecycle import rollback
+
+    back = rollback(
+        LifecycleRequest(
+            namespace=ns,
+            workload=workload,
+            claim_name=claim,
+            context=request.context,
+            kubeconfig=request.kubeconfig,
+            timeout_s=request.timeout_s or 900,
+            record_file=request.record_file,
+        ),
+        to=old,
+        on_event=on_event,
+    )
+    raise DeployFailed(
+        f"upgrade to {deployed.revision} failed its smoke gate ({'; '.join(lines)}); "
+        f"returned to revision {back.to_revision}, which is ready and serving "
+        f"(record {back.record or '-'})",
+        hint="fix the cause (swissai smoke against the endpoint), then upgrade again",
+    )
+
+
+@dataclass(frozen=True)
+class SmokeGate:
+    """The smoke checks after the new revision is ready (`swissai smoke`'s, same options)."""
+
+    url: str | None = None  # None: the deployed endpoint (cluster DNS: run swissai in-cluster)
+    api_key_file: Path | None = None
+    model: str | None = None
+    timeout_s: float = 60.0
+    ca_cert: Path | None = None
+
+
+def _smoke_gate(
+    gate: SmokeGate, endpoint: str | None, on_event: EventSink
+) -> tuple[bool, list[str]]:
+    from swissai.services.smoke import SmokeRequest, smoke
+
+    url = gate.url or endpoint
+    if url is None:
+        return False, ["no endpoint to smoke-test: pass --smoke-url"]
+    outcome = smoke(
+        SmokeRequest(
+            url=url,
+            api_key_file=gate.api_key_file,
+            model=gate.model,
+            timeout_s=gate.timeout_s,
+            ca_cert=gate.ca_cert,
+        )
+    )
+    if outcome.unreachable:
+        return False, [f"{url} unreachable: {outcome.unreachable}"]
+    failed = [f"{c.name}: {c.detail}" for c in outcome.report.checks if c.counts_as_failure]
+    report = outcome.report
+    lines = failed or [
+        f"{report.passed} passed, {report.warnings} warning(s), {report.skipped} skipped"
+    ]
+    for line in lines:
+        say(on_event, f"  smoke {line}")
+    return outcome.report.ok, lines

@@ -1,0 +1,176 @@
+"""`swissai upgrade` against the stateful fake API server (tests/fakes/fake_kube_api.py, whose
+Deployment controller rolls pods by maxSurge/maxUnavailable, counting ready pods) with the smoke
+gate against the fake OpenAI endpoint (tests/fakes/fake_openai.py): the real kubernetes client
+and the real smoke service, nothing patched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes.fake_kube_api import FakeKubeApi, kubelet_by_annotation, kubelet_oom, kubelet_ready
+from fakes.fake_openai import FakeOpenAI
+from test_deploy import (  # the fixture and helpers of the deploy tests
+    DATA,
+    NS,
+    deploy,
+    invoke,
+    records,
+)
+from test_deploy import (
+    api as _api_fixture,  # noqa: F401 - its `api` fixture, used below
+)
+
+SITE = ["--site", str(DATA / "site.yaml")]
+NEW_PLAN = str(DATA / "plan-single-node-long.yaml")
+KEY = "sk-upgrade-test-0123456789"
+
+
+@pytest.fixture
+def api(_api_fixture: FakeKubeApi) -> FakeKubeApi:  # noqa: F811 - the imported fixture
+    """The seeded fake cluster of test_deploy.py: two nodes of 8 H100s; pods go to gpu-zh1-a."""
+    _api_fixture.kubelet = kubelet_ready(node="gpu-zh1-a")
+    return _api_fixture
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path) -> Iterator[tuple[FakeOpenAI, Path]]:
+    key = tmp_path / "api-key"
+    key.write_text(KEY + "\n")
+    key.chmod(0o600)
+    fake = FakeOpenAI(api_key=KEY, model="gpt-oss-120b", harmony=True)
+    fake.start()
+    yield fake, key
+    fake.stop()
+
+
+def upgrade(*extra: str) -> tuple[int, str, str]:
+    return invoke("upgrade", NEW_PLAN, *SITE, "--timeout", "20", "-o", "json", *extra)
+
+
+def pod_events(api: FakeKubeApi) -> list[tuple[int, str, str, bool]]:
+    """(rv, event, pod name, ready) of every pod change, in order."""
+    out = []
+    for rv, event, key, obj in api.history:
+        if key[1] == "pods":
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (obj.get("status") or {}).get("conditions") or []
+            )
+            out.append((rv, event, key[3], ready))
+    return out
+
+
+def test_dry_run_chooses_blue_green_from_the_free_gpus_and_changes_nothing(
+    api: FakeKubeApi,
+) -> None:
+    assert deploy()[0] == 0
+    writes = len(api.writes())
+    code, out, err = upgrade("--dry-run")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["outcome"] == "dry-run" and result["strategy"] == "blue-green"
+    assert result["gpus_free"] == 8 and result["gpus_needed"] == 8  # gpu-zh1-b is idle
+    actions = [s["action"] for s in result["steps"]]
+    assert actions == ["check", "apply", "start", "wait", "smoke", "record"]
+    assert "maxSurge 1, maxUnavailable 0" in result["steps"][1]["detail"]
+    assert len(api.writes()) == writes
+
+
+def test_blue_green_keeps_the_old_replica_serving_until_the_new_one_is_ready(
+    api: FakeKubeApi, endpoint: tuple[FakeOpenAI, Path]
+) -> None:
+    fake, key = endpoint
+    code, out, err = deploy("-o", "json")
+    assert code == 0, err
+    old = json.loads(out)["revision"]
+    [old_pod] = [p["metadata"]["name"] for p in api.list("Pod", NS)]
+    start = api.rv
+    code, out, err = upgrade("--smoke-url", fake.base_url, "--api-key-file", str(key))
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["outcome"] == "upgraded" and result["strategy"] == "blue-green"
+    assert result["from_revision"] == old
+    [smoke] = result["smoke"]
+    assert smoke.startswith("7 passed, ") and "warning" in smoke
+    assert fake.counters.requests > 0
+    dep = api.get("Deployment", "gpt-oss-120b", NS)
+    assert dep is not None
+    assert dep["metadata"]["annotations"]["swissai.io/revision"] == result["to_revision"]
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    # the old pod was deleted only after a new pod had become ready
+    events = [e for e in pod_events(api) if e[0] > start]
+    deleted = next(rv for rv, event, name, _ in events if event == "DELETED" and name == old_pod)
+    first_ready = next(rv for rv, _, name, ready in events if ready and name != old_pod)
+    assert first_ready < deleted
+    assert [r["outcome"] for r in records(api)] == ["succeeded", "succeeded"]
+
+
+def test_a_failed_smoke_gate_returns_to_the_old_revision(api: FakeKubeApi, tmp_path: Path) -> None:
+    key = tmp_path / "api-key"
+    key.write_text(KEY + "\n")
+    key.chmod(0o600)
+    # a broken gateway that lets every key through: the smoke gate's auth check fails
+    broken = FakeOpenAI(api_key=KEY, model="gpt-oss-120b", harmony=True, accept_any_key=True)
+    broken.start()
+    try:
+        code, out, _ = deploy("-o", "json")
+        old = json.loads(out)["revision"]
+        code, _, err = upgrade("--smoke-url", broken.base_url, "--api-key-file", str(key))
+    finally:
+        broken.stop()
+    assert code == 5, err
+    assert "failed its smoke gate" in err and f"returned to revision {old}" in err
+    assert "auth-wrong-key" in err
+    dep = api.get("Deployment", "gpt-oss-120b", NS)
+    assert dep is not None and dep["metadata"]["annotations"]["swissai.io/revision"] == old
+    assert [r["outcome"] for r in records(api)] == ["succeeded", "succeeded", "rolled-back"]
+
+
+def test_new_pods_that_never_get_ready_leave_the_old_one_serving(api: FakeKubeApi) -> None:
+    code, out, _ = deploy("-o", "json")
+    old = json.loads(out)["revision"]
+    [old_pod] = api.list("Pod", NS)
+    code, out, err = upgrade("--dry-run")
+    new = json.loads(out)["to_revision"]
+    api.kubelet = kubelet_by_annotation(
+        "swissai.io/revision", {new: kubelet_oom()}, kubelet_ready(node="gpu-zh1-a")
+    )
+    code, _, err = upgrade("--no-smoke")
+    assert code == 5, err
+    assert f"upgrade to {new} failed" in err and "rolled back" in err.lower()
+    # the old pod was never stopped: same uid, still ready
+    pods = api.list("Pod", NS)
+    assert [p["metadata"]["uid"] for p in pods] == [old_pod["metadata"]["uid"]]
+    dep = api.get("Deployment", "gpt-oss-120b", NS)
+    assert dep is not None and dep["metadata"]["annotations"]["swissai.io/revision"] == old
+
+
+def test_one_replica_without_free_gpus_is_refused_unless_an_outage_is_allowed(
+    api: FakeKubeApi,
+) -> None:
+    with api.lock:  # one node of 8 GPUs: the running replica takes all of them
+        for key in [k for k in api.objects if k[1] == "nodes" and k[3] == "gpu-zh1-b"]:
+            api._remove(key)
+    assert deploy()[0] == 0
+    writes = len(api.writes())
+    code, _, err = upgrade("--no-smoke")
+    assert code == 3, err
+    assert "no free GPUs and one replica" in err and "--allow-outage" in err
+    assert len(api.writes()) == writes
+    code, out, err = upgrade("--no-smoke", "--allow-outage")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["strategy"] == "rolling" and result["outcome"] == "upgraded"
+    dep = api.get("Deployment", "gpt-oss-120b", NS)
+    assert dep is not None
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+def test_upgrade_without_a_deployment_is_refused(api: FakeKubeApi) -> None:
+    code, _, err = upgrade("--no-smoke")
+    assert code == 3 and "nothing to upgrade" in err
+    assert api.writes() == []
