@@ -73,6 +73,8 @@ def backup(
     if out is None:
         raise InputError("swissai backup needs --out FILE", hint="swissai backup --out b.swb")
     site = read_site(site_file, required=namespace is None)
+    if site_file is None and site is not None:
+        site_file = Path("swissai.yaml")  # the --site rule: else ./swissai.yaml when present
     ns = namespace or (site.namespace if site else None)
     if ns is None:  # pragma: no cover - read_site(required=True) raised already
         raise InputError("no namespace", hint="pass --namespace or --site")

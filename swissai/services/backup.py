@@ -450,7 +450,12 @@ def restore(request: RestoreRequest, on_event: EventSink = log_events) -> Restor
                 f"restore stopped after {len(done)} write(s): {failure}; nothing was deleted",
                 hint="run the same swissai restore again when the cause is fixed: it converges",
             )
-        name = _record_restore(cluster, records, request.path, on_event)
+        running = {
+            str(w): str(f["current_revision"])
+            for w, f in (index.get("workloads") or {}).items()
+            if f.get("current_revision")
+        }
+        name = _record_restore(cluster, records, running, request.path, on_event)
         try:
             drift = _compare_live(cluster, expected)
         except (Unreachable, KubeApiError) as exc:
@@ -477,18 +482,23 @@ def restore(request: RestoreRequest, on_event: EventSink = log_events) -> Restor
 
 
 def _record_restore(
-    cluster: Cluster, records: list[Obj], path: Path, on_event: EventSink
+    cluster: Cluster,
+    records: list[Obj],
+    running: dict[str, str],
+    path: Path,
+    on_event: EventSink,
 ) -> str | None:
-    """A record that the newest live revision of each workload was restored (who, when, from
-    which file), so status, history, rollback and destroy see it as current again, also after
-    a `swissai destroy` whose record stayed in the namespace."""
-    from swissai.models.deploy import LIVE_OUTCOMES, DeployRecord
+    """A record that the revision each workload ran at backup time (`running`: workload ->
+    revision) was restored (who, when, from which file), so status, history, rollback and
+    destroy see it as current again, also after a `swissai destroy` whose record stayed in the
+    namespace. A workload that ran nothing at backup time (destroyed) gets no record."""
+    from swissai.models.deploy import DeployRecord
     from swissai.services.deploy_steps import local_user, new_record_id, now, whoami, write_record
 
     newest: dict[str, tuple[DeployRecord, list[Obj]]] = {}
     for cm in records:
         record = DeployRecord.model_validate_json(cm["data"]["record.json"])
-        if record.outcome in LIVE_OUTCOMES:
+        if running.get(record.workload) == record.revision and record.outcome != "destroyed":
             import yaml
 
             objects = [o for o in yaml.safe_load_all(cm["data"]["manifests.yaml"]) if o]

@@ -260,3 +260,27 @@ def test_restore_refuses_bad_backups_and_foreign_objects(api: FakeKubeApi, tmp_p
     assert "nothing was restored" in err
     assert len(api.writes()) == writes
     assert api.get("Deployment", "gpt-oss-120b", NS) is None
+
+
+def test_a_backup_after_destroy_restores_the_records_only(
+    api: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert deploy()[0] == 0
+    assert invoke("destroy", *SITE, "--yes", "--export", str(tmp_path / "x.json"))[0] == 0
+    code, out, err = _backup(tmp_path)
+    assert code == 0, err
+    assert json.loads(out)["objects"] == 0
+    fresh = FakeKubeApi(token=TOKEN, kubelet=kubelet_ready())
+    fresh.start()
+    try:
+        seed_cluster(fresh)
+        monkeypatch.setenv("KUBECONFIG", str(fresh.kubeconfig(tmp_path / "kubeconfig-new")))
+        code, out, err = invoke("restore", str(tmp_path / "stack.swb"), "-o", "json")
+        assert code == 0, err
+        result = json.loads(out)
+        assert result["records"] == 2 and result["objects"] == [] and result["record"] is None
+        assert fresh.get("Deployment", "gpt-oss-120b", NS) is None
+        code, out, _ = invoke("status", *SITE, "-o", "json")
+        assert json.loads(out)["deployed"] is False  # the destroy is part of the history
+    finally:
+        fresh.stop()

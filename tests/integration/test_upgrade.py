@@ -7,6 +7,11 @@ and the real smoke service, nothing patched.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +179,46 @@ def test_upgrade_without_a_deployment_is_refused(api: FakeKubeApi) -> None:
     code, _, err = upgrade("--no-smoke")
     assert code == 3 and "nothing to upgrade" in err
     assert api.writes() == []
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_upgrade_leaves_the_old_revision_serving_and_says_so(
+    api: FakeKubeApi, tmp_path: Path
+) -> None:
+    """A cancelled CI job in the middle of a blue-green move: the new pods never got ready,
+    the old pod was never stopped, the deploy's roll back puts the old template back."""
+    out = deploy("-o", "json")[1]
+    old = json.loads(out)["revision"]
+    [old_pod] = api.list("Pod", NS)
+    new = json.loads(upgrade("--dry-run")[1])["to_revision"]
+    api.kubelet = kubelet_by_annotation(
+        "swissai.io/revision", {new: lambda api, pod: None}, kubelet_ready(node="gpu-zh1-a")
+    )  # the new pods stay Pending
+    env = {k: v for k, v in os.environ.items() if k not in ("SWISSAI_DEBUG", "CI")}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "swissai", "upgrade", NEW_PLAN, *SITE, "--no-smoke"),
+            *("--timeout", "120", "--record-file", str(tmp_path / "records.jsonl")),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(api.list("Pod", NS)) < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no new pod was created"
+        time.sleep(0.1)
+    time.sleep(1.0)  # the deploy is in its wait now
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "upgrade interrupted" in err and f"The old revision {old} serves" in err
+    assert "Traceback" not in err
+    assert [p["metadata"]["uid"] for p in api.list("Pod", NS)] == [old_pod["metadata"]["uid"]]
+    dep = api.get("Deployment", "gpt-oss-120b", NS)
+    assert dep is not None and dep["metadata"]["annotations"]["swissai.io/revision"] == old
+    assert records(api)[-1]["outcome"] == "failed-rolled-back"
