@@ -177,7 +177,9 @@ def upgrade(
     fit = replicas_that_fit(free, new_facts.gpus_per_pod, new_facts.pods_per_replica)
     choice = choose(
         restart=change.restart,
-        changed=bool(change.changes),
+        # objects besides the serving pods (Service, NetworkPolicy, ...) may change too: an
+        # in-place apply then, never a silent "nothing to upgrade"
+        changed=bool(change.changes) or current.record.revision != canonical_hash(rendered),
         fit=fit,
         old_replicas=old_facts.replicas,
         new_replicas=new_facts.replicas,
@@ -255,6 +257,8 @@ def upgrade(
             f"upgrade to {revision} failed: {exc.message}",
             hint=exc.hint or "swissai status shows what runs",
         ) from exc
+    if deployed.outcome == "unchanged":
+        return result.model_copy(update={"outcome": "unchanged"})
     if smoke is None:
         warn(on_event, "no smoke gate (--no-smoke): the new revision was only checked ready")
         return result.model_copy(update={"outcome": "upgraded"})

@@ -222,3 +222,15 @@ def test_sigterm_during_the_upgrade_leaves_the_old_revision_serving_and_says_so(
     dep = api.get("Deployment", "gpt-oss-120b", NS)
     assert dep is not None and dep["metadata"]["annotations"]["swissai.io/revision"] == old
     assert records(api)[-1]["outcome"] == "failed-rolled-back"
+
+
+def test_upgrading_to_the_running_plan_changes_nothing(api: FakeKubeApi) -> None:
+    assert deploy()[0] == 0
+    writes = len(api.writes())
+    code, out, err = invoke(
+        "upgrade", str(DATA / "plan-single-node.yaml"), *SITE, "--no-smoke", "-o", "json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["strategy"] == "none" and result["outcome"] == "unchanged"
+    assert len(api.writes()) == writes
