@@ -284,3 +284,33 @@ def test_a_backup_after_destroy_restores_the_records_only(
         assert json.loads(out)["deployed"] is False  # the destroy is part of the history
     finally:
         fresh.stop()
+
+
+def test_restore_into_a_cluster_without_the_namespace(
+    api: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert deploy()[0] == 0
+    original = created_objects(api)
+    assert _backup(tmp_path)[0] == 0
+    fresh = FakeKubeApi(token=TOKEN, kubelet=kubelet_ready())
+    fresh.start()
+    try:
+        seed_cluster(fresh)
+        with fresh.lock:  # a new cluster: nodes and storage, no namespace yet
+            fresh._remove(next(k for k in fresh.objects if k[1] == "namespaces" and k[3] == NS))
+        monkeypatch.setenv("KUBECONFIG", str(fresh.kubeconfig(tmp_path / "kubeconfig-new")))
+        code, out, err = invoke("restore", str(tmp_path / "stack.swb"), "--dry-run", "-o", "json")
+        assert code == 0, err
+        assert json.loads(out)["dry_run"] is True and "nothing was changed" in err
+        assert fresh.writes() == [] and fresh.get("Namespace", NS) is None
+        code, _, err = invoke("restore", str(tmp_path / "stack.swb"))
+        assert code == 0, err
+        namespace = fresh.get("Namespace", NS)
+        assert namespace is not None
+        labels = namespace["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        restored = created_objects(fresh)
+        assert f"Namespace/{NS}" in restored  # created by the restore this time
+        assert {k: v for k, v in restored.items() if k != f"Namespace/{NS}"} == original
+    finally:
+        fresh.stop()
