@@ -56,3 +56,4 @@ bench: install
 	$(BIN)/python benchmarks/plan_accuracy.py
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/check_throughput.py
+	$(BIN)/python benchmarks/bench_day2.py --records 20
