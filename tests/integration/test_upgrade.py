@@ -16,13 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.fake_kube_api import FakeKubeApi, kubelet_by_annotation, kubelet_oom, kubelet_ready
+from fakes.fake_kube_api import (
+    LWS_CRD,
+    FakeKubeApi,
+    kubelet_by_annotation,
+    kubelet_oom,
+    kubelet_ready,
+)
 from fakes.fake_openai import FakeOpenAI
 from test_deploy import (  # the fixture and helpers of the deploy tests
     DATA,
     NS,
     deploy,
     invoke,
+    node,
     records,
 )
 from test_deploy import (
@@ -234,3 +241,42 @@ def test_upgrading_to_the_running_plan_changes_nothing(api: FakeKubeApi) -> None
     result = json.loads(out)
     assert result["strategy"] == "none" and result["outcome"] == "unchanged"
     assert len(api.writes()) == writes
+
+
+def test_a_leaderworkerset_group_moves_as_a_whole(api: FakeKubeApi, tmp_path: Path) -> None:
+    """A multi-node replica (leader + worker, 8 GPUs each): the headroom is counted in whole
+    groups, the LeaderWorkerSet's rolloutStrategy gets the surge in groups."""
+    api.seed(node("gpu-be1-a", 8, region="ch-be1"), manager="kubelet")
+    api.seed(LWS_CRD)
+    code, out, err = deploy("-o", "json", plan="plan-multi-node.yaml")
+    assert code == 0, err
+    old = json.loads(out)["revision"]
+    text = (DATA / "plan-multi-node.yaml").read_text()
+    new_plan = tmp_path / "plan-multi-node-short.yaml"
+    new_plan.write_text(
+        text.replace("- '131072'", "- '65536'", 1).replace(
+            "max_model_len: 131072", "max_model_len: 65536", 1
+        )
+    )
+    # the fake kubelet binds both pods of the running group to gpu-zh1-a (it does not schedule
+    # by capacity); gpu-zh1-b and gpu-be1-a are idle: room for one more group of two 8-GPU pods
+    code, out, err = invoke(
+        "upgrade", str(new_plan), *SITE, "--timeout", "20", "--no-smoke", "-o", "json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["strategy"] == "blue-green" and result["gpus_needed"] == 16
+    assert "moves as a whole" in result["steps"][1]["detail"]
+    lws = api.get("LeaderWorkerSet", "gpt-oss-120b", NS)
+    assert lws is not None
+    assert lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {
+        "maxUnavailable": 0,
+        "maxSurge": 1,
+    }
+    pods = api.list("Pod", NS)
+    assert len(pods) == 2
+    assert (
+        {p["metadata"]["annotations"]["swissai.io/revision"] for p in pods}
+        == {result["to_revision"]}
+        != {old}
+    )
