@@ -240,6 +240,18 @@ def upgrade(
     if choice.strategy == "none":
         say(on_event, f"nothing to upgrade: revision {current.record.revision} runs this plan")
         return result.model_copy(update={"outcome": "unchanged", "steps": planned})
+    if smoke is not None:
+        # the gate first against the revision that serves now: an endpoint swissai cannot reach
+        # from here, a wrong key, or a revision that already fails would otherwise turn every
+        # upgrade into a roll out and a roll back
+        passed, lines = _smoke_gate(smoke, current.record.endpoint, on_event)
+        if not passed:
+            raise EnvironmentProblem(
+                f"the smoke gate fails against the running revision {current.record.revision} "
+                f"({'; '.join(lines)}); nothing was changed",
+                hint="pass --smoke-url (an endpoint reachable from here) and --api-key-file, "
+                "fix the running revision first, or upgrade without the gate (--no-smoke)",
+            )
     deploy_request = request.model_copy(
         update={"plan": upgraded_plan, "rollback_on_failure": True, "dry_run": False}
     )

@@ -121,25 +121,46 @@ def test_blue_green_keeps_the_old_replica_serving_until_the_new_one_is_ready(
     assert [r["outcome"] for r in records(api)] == ["succeeded", "succeeded"]
 
 
-def test_a_failed_smoke_gate_returns_to_the_old_revision(api: FakeKubeApi, tmp_path: Path) -> None:
-    key = tmp_path / "api-key"
-    key.write_text(KEY + "\n")
-    key.chmod(0o600)
-    # a broken gateway that lets every key through: the smoke gate's auth check fails
-    broken = FakeOpenAI(api_key=KEY, model="gpt-oss-120b", harmony=True, accept_any_key=True)
-    broken.start()
-    try:
-        code, out, _ = deploy("-o", "json")
-        old = json.loads(out)["revision"]
-        code, _, err = upgrade("--smoke-url", broken.base_url, "--api-key-file", str(key))
-    finally:
-        broken.stop()
+def test_a_failed_smoke_gate_returns_to_the_old_revision(
+    api: FakeKubeApi, endpoint: tuple[FakeOpenAI, Path]
+) -> None:
+    fake, key = endpoint
+    code, out, _ = deploy("-o", "json")
+    old = json.loads(out)["revision"]
+    new = json.loads(upgrade("--dry-run")[1])["to_revision"]
+    ready = kubelet_ready(node="gpu-zh1-a")
+
+    def breaks_the_gateway(api: FakeKubeApi, pod: dict[str, object]) -> None:
+        # the new revision comes with a gateway that lets every key through
+        fake.accept_any_key = True
+        ready(api, pod)
+
+    api.kubelet = kubelet_by_annotation("swissai.io/revision", {new: breaks_the_gateway}, ready)
+    code, _, err = upgrade("--smoke-url", fake.base_url, "--api-key-file", str(key))
     assert code == 5, err
     assert "failed its smoke gate" in err and f"returned to revision {old}" in err
     assert "auth-wrong-key" in err
     dep = api.get("Deployment", "gpt-oss-120b", NS)
     assert dep is not None and dep["metadata"]["annotations"]["swissai.io/revision"] == old
     assert [r["outcome"] for r in records(api)] == ["succeeded", "succeeded", "rolled-back"]
+
+
+def test_a_smoke_gate_that_fails_before_the_upgrade_changes_nothing(
+    api: FakeKubeApi, endpoint: tuple[FakeOpenAI, Path], tmp_path: Path
+) -> None:
+    fake, key = endpoint
+    assert deploy()[0] == 0
+    writes = len(api.writes())
+    # the default endpoint is cluster DNS, unreachable from here
+    code, _, err = upgrade("--api-key-file", str(key))
+    assert code == 3, err
+    assert "smoke gate fails against the running revision" in err and "--smoke-url" in err
+    wrong = tmp_path / "wrong-key"
+    wrong.write_text("sk-wrong-0000000000\n")
+    wrong.chmod(0o600)
+    code, _, err = upgrade("--smoke-url", fake.base_url, "--api-key-file", str(wrong))
+    assert code == 3 and "nothing was changed" in err, err
+    assert len(api.writes()) == writes
 
 
 def test_new_pods_that_never_get_ready_leave_the_old_one_serving(api: FakeKubeApi) -> None:
