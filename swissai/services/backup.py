@@ -205,6 +205,12 @@ def backup(request: BackupRequest, on_event: EventSink = log_events) -> BackupRe
                     cm = without_server_fields(maps[stored.name])
                     members[f"records/{stored.name}.json"] = _dump(cm)
                 total_records += len(trusted)
+                if not trusted:
+                    raise EnvironmentProblem(
+                        f"no verified deployment records of {workload} in {request.namespace}: "
+                        "nothing to back up; nothing was written",
+                        hint="swissai history lists them",
+                    )
                 current = current_record(records)
                 last = records[-1] if records else None
                 if last is not None and last.record.outcome in ("interrupted", "half-applied"):
@@ -339,6 +345,7 @@ def restore(request: RestoreRequest, on_event: EventSink = log_events) -> Restor
     expected: list[Obj] = []
     created: set[str] = set()
     for workload, facts in (index.get("workloads") or {}).items():
+        applied: list[list[Obj]] = []
         for name in facts.get("records") or []:
             cm = json.loads(members[f"records/{name}.json"])
             # the record must verify as it will once restored (written by swissai alone)
@@ -351,7 +358,16 @@ def restore(request: RestoreRequest, on_event: EventSink = log_events) -> Restor
             if isinstance(verdict, str):
                 raise FindingsError(f"{request.path}: record {name}: {verdict}")
             records.append(cm)
-        intent.extend(json.loads(members[f"intent/{workload}.json"]))
+            applied.append(verdict.objects)
+        # what a restore applies must be what a verified record applied: a crafted intent
+        # member (another kind, another namespace) never gets past this
+        wanted = json.loads(members[f"intent/{workload}.json"])
+        if wanted and wanted not in applied:
+            raise FindingsError(
+                f"{request.path}: intent/{workload}.json is not the objects of any of its "
+                "verified records"
+            )
+        intent.extend(wanted)
         for ref in facts.get("live") or []:
             expected.append(json.loads(members[f"live/{_file_name(ref)}.json"]))
         created |= {r for r, how in (facts.get("ownership") or {}).items() if how == "created"}

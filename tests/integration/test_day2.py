@@ -9,6 +9,7 @@ equals the original except server-set fields.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -227,6 +228,31 @@ def test_restore_refuses_bad_backups_and_foreign_objects(api: FakeKubeApi, tmp_p
     writes = len(api.writes())
     code, _, err = invoke("restore", str(tampered))
     assert code == 1 and name in err and "sha256" in err
+    # a crafted intent whose hash is rewritten too: not the objects of any verified record
+    crafted = tmp_path / "crafted.swb"
+    crafted.write_bytes(backup.read_bytes())
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "gpt-oss-120b-admin"},
+        "roleRef": {"kind": "ClusterRole", "name": "cluster-admin", "apiGroup": ""},
+    }
+
+    def add_binding(data: bytes) -> bytes:
+        return json.dumps([*json.loads(data), binding]).encode()
+
+    _rewrite_member(crafted, name, add_binding)
+    with tarfile.open(crafted) as tar:
+        forged = tar.extractfile(name).read()  # type: ignore[union-attr]
+
+    def rehash(data: bytes) -> bytes:
+        index = json.loads(data)
+        index["members"][name]["sha256"] = hashlib.sha256(forged).hexdigest()
+        return json.dumps(index).encode()
+
+    _rewrite_member(crafted, "backup.json", rehash)
+    code, _, err = invoke("restore", str(crafted))
+    assert code == 1 and "not the objects of any of its verified records" in err, err
     # truncated
     truncated = tmp_path / "truncated.swb"
     truncated.write_bytes(backup.read_bytes()[:200])
