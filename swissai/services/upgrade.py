@@ -228,9 +228,7 @@ def upgrade(
         steps=planned,
     )
     if request.dry_run:
-        for index, step in enumerate(planned, 1):
-            say(on_event, f"  {index}. {step.action}: {step.detail}")
-        return result
+        return result  # the steps are in the result; nothing was changed
     if choice.refused:
         raise EnvironmentProblem(
             f"{choice.reason}; nothing was changed",
