@@ -14,6 +14,8 @@ LeaderWorkerSet counts whole groups: https://lws.sigs.k8s.io/docs/concepts/rollo
   one old replica stopped at a time; the others serve.
 - in-place: nothing needs a restart (only the replica count changes): a scale.
 - refused: no free GPUs and one replica: every way stops serving; only `--allow-outage` does it.
+- blocked: more replicas than the free GPUs hold, or (no free GPUs) a new replica that needs
+  more GPUs than an old one frees: the new pods would stay Pending; no flag overrides it.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ class Choice:
     max_surge: int
     max_unavailable: int
     reason: str
-    refused: bool = False
+    refused: bool = False  # stops serving: only with allow_outage
+    blocked: bool = False  # cannot complete on this cluster's GPUs (no flag helps)
 
 
 def choose(
@@ -95,10 +98,30 @@ def choose(
     old_replicas: int,
     new_replicas: int,
     allow_outage: bool = False,
+    shape_grows: bool = False,
 ) -> Choice:
-    """The strategy for a change (see the module docstring)."""
+    """The strategy for a change (see the module docstring). `shape_grows`: a new replica
+    needs more GPUs or pods than an old one frees."""
     if not changed:
         return Choice("none", 0, 1, "nothing changes")
+    extra = max(0, new_replicas - old_replicas)
+    if fit < extra:
+        return Choice(
+            "none",
+            0,
+            1,
+            f"{extra} more replica(s) needed, free GPUs for {fit}: the new ones would stay Pending",
+            blocked=True,
+        )
+    if restart and fit == 0 and shape_grows:
+        return Choice(
+            "none",
+            0,
+            1,
+            "no free GPUs and a new replica needs more GPUs than an old one frees: a rolling "
+            "update would stay Pending",
+            blocked=True,
+        )
     if not restart:
         return Choice("in-place", min(fit, 1), 0 if fit else 1, "no restart: a scale")
     if fit >= new_replicas:

@@ -184,6 +184,8 @@ def upgrade(
         old_replicas=old_facts.replicas,
         new_replicas=new_facts.replicas,
         allow_outage=allow_outage,
+        shape_grows=new_facts.gpus_per_pod > old_facts.gpus_per_pod
+        or new_facts.pods_per_replica > old_facts.pods_per_replica,
     )
     gpus_free = sum(free.values())
     say(
@@ -229,6 +231,12 @@ def upgrade(
     )
     if request.dry_run:
         return result  # the steps are in the result; nothing was changed
+    if choice.blocked:
+        raise EnvironmentProblem(
+            f"{choice.reason}; nothing was changed",
+            hint=f"{gpus_free} GPU(s) are free on the eligible nodes; free more, or choose a "
+            "plan that fits (swissai diff shows what the new plan needs)",
+        )
     if choice.refused:
         raise EnvironmentProblem(
             f"{choice.reason}; nothing was changed",

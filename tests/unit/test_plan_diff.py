@@ -112,7 +112,7 @@ def test_strategy_follows_the_headroom(
 
 
 def test_no_restart_is_in_place_and_no_change_is_none() -> None:
-    assert choose(restart=False, changed=True, fit=0, old_replicas=1, new_replicas=2).strategy == (
+    assert choose(restart=False, changed=True, fit=1, old_replicas=1, new_replicas=2).strategy == (
         "in-place"
     )
     assert choose(restart=False, changed=False, fit=0, old_replicas=1, new_replicas=1).strategy == (
@@ -127,3 +127,14 @@ def test_steps_say_groups_move_whole_for_multi_node() -> None:
     )
     assert [s.action for s in listed] == ["check", "apply", "start", "wait", "smoke", "record"]
     assert "moves as a whole" in listed[1].detail and "group" in listed[2].detail
+
+
+def test_a_change_that_cannot_fit_is_blocked() -> None:
+    more = choose(restart=False, changed=True, fit=1, old_replicas=1, new_replicas=3)
+    assert more.blocked and "2 more replica(s) needed, free GPUs for 1" in more.reason
+    bigger = choose(
+        restart=True, changed=True, fit=0, old_replicas=2, new_replicas=2, shape_grows=True
+    )
+    assert bigger.blocked and not bigger.refused
+    fits = choose(restart=False, changed=True, fit=2, old_replicas=1, new_replicas=3)
+    assert not fits.blocked and fits.strategy == "in-place"
