@@ -52,7 +52,8 @@ test-lowest:
 	.venv-lowest/bin/python scripts/check-lowest.py constraints/lowest.txt
 	.venv-lowest/bin/pytest -q -p no:cacheprovider tests/unit tests/cli tests/golden \
 	  tests/fuzz tests/integration/test_deploy.py tests/integration/test_deploy_safety.py \
-	  tests/integration/test_end_to_end.py \
+	  tests/integration/test_end_to_end.py tests/integration/test_day2.py \
+	  tests/integration/test_upgrade.py \
 	  --deselect tests/unit/test_docs.py::test_cli_md_is_current
 
 docs: install
@@ -65,3 +66,4 @@ bench: install
 	$(BIN)/python benchmarks/size_catalog.py
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/check_throughput.py
+	$(BIN)/python benchmarks/bench_day2.py --records 20

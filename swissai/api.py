@@ -23,6 +23,13 @@ from typing import TYPE_CHECKING
 from swissai.errors import SwissaiError
 from swissai.models.audit import ReportWritten
 from swissai.models.capacity import CostResult, SizeResult
+from swissai.models.day2 import (
+    BackupResult,
+    HistoryResult,
+    PlanDiff,
+    RestoreResult,
+    UpgradeResult,
+)
 from swissai.models.deploy import (
     DeployRequest,
     DeployResult,
@@ -33,6 +40,7 @@ from swissai.models.deploy import (
 )
 from swissai.models.plan import ServePlan
 from swissai.models.site import SiteProfile
+from swissai.services.backup import BackupRequest, RestoreRequest
 from swissai.services.bench import BenchOutcome, BenchRequest
 from swissai.services.cost import CostOptions
 from swissai.services.events import Collect, EventSink, Message, Progress, log_events
@@ -42,11 +50,14 @@ from swissai.services.render import RenderResult
 from swissai.services.serve import Launch, ServeOutcome, ServeRequest
 from swissai.services.size import SizeOptions
 from swissai.services.smoke import SmokeOutcome, SmokeRequest
+from swissai.services.upgrade import SmokeGate
 
 if TYPE_CHECKING:
     from swissai.models.findings import Report
 
 __all__ = [
+    "BackupRequest",
+    "BackupResult",
     "BenchOutcome",
     "BenchRequest",
     "Collect",
@@ -55,14 +66,18 @@ __all__ = [
     "DeployRequest",
     "DeployResult",
     "DestroyResult",
+    "HistoryResult",
     "Launch",
     "LifecycleRequest",
     "ManifestResult",
     "Message",
+    "PlanDiff",
     "ProbeResult",
     "Progress",
     "RenderResult",
     "ReportWritten",
+    "RestoreRequest",
+    "RestoreResult",
     "RollbackResult",
     "ServeOutcome",
     "ServePlan",
@@ -70,16 +85,21 @@ __all__ = [
     "SiteProfile",
     "SizeOptions",
     "SizeResult",
+    "SmokeGate",
     "SmokeOutcome",
     "SmokeRequest",
     "StatusResult",
     "SwissaiError",
+    "UpgradeResult",
     "VerifyResult",
+    "backup",
     "bench",
     "check",
     "cost",
     "deploy",
     "destroy",
+    "diff",
+    "history",
     "init",
     "model_manifest",
     "model_verify",
@@ -89,12 +109,14 @@ __all__ = [
     "read_site",
     "render",
     "report",
+    "restore",
     "rollback",
     "serve",
     "serve_command",
     "size",
     "smoke",
     "status",
+    "upgrade",
     "write_plan",
 ]
 
@@ -466,3 +488,52 @@ def destroy(
     from swissai.services.lifecycle import destroy as run
 
     return run(request, export=Path(export) if export is not None else None, on_event=on_event)
+
+
+def history(request: LifecycleRequest, *, on_event: EventSink = log_events) -> HistoryResult:
+    """`swissai history`: the workload's verified deployment records, oldest first."""
+    from swissai.services.lifecycle import history as run
+
+    return run(request, on_event)
+
+
+def diff(
+    old: str | Path,
+    new: str | Path,
+    *,
+    old_site: SiteProfile | None = None,
+    new_site: SiteProfile | None = None,
+    on_event: EventSink = log_events,
+) -> PlanDiff:
+    """`swissai diff OLD NEW`: the changes between two plan files and what they need."""
+    from swissai.services.upgrade import diff_plans
+
+    return diff_plans(Path(old), Path(new), old_site, new_site, on_event)
+
+
+def upgrade(
+    request: DeployRequest,
+    *,
+    smoke: SmokeGate | None = None,
+    allow_outage: bool = False,
+    on_event: EventSink = log_events,
+) -> UpgradeResult:
+    """`swissai upgrade`: move the running workload to `request.plan` (blue-green or rolling by
+    the cluster's free GPUs), gate on `smoke`, roll back on failure."""
+    from swissai.services.upgrade import upgrade as run
+
+    return run(request, smoke=smoke, allow_outage=allow_outage, on_event=on_event)
+
+
+def backup(request: BackupRequest, *, on_event: EventSink = log_events) -> BackupResult:
+    """`swissai backup`: records, applied objects, live state and local files in one file."""
+    from swissai.services.backup import backup as run
+
+    return run(request, on_event)
+
+
+def restore(request: RestoreRequest, *, on_event: EventSink = log_events) -> RestoreResult:
+    """`swissai restore`: rebuild the serving stack from a backup (checked before any write)."""
+    from swissai.services.backup import restore as run
+
+    return run(request, on_event)

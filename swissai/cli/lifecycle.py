@@ -175,8 +175,50 @@ def destroy(
         _emit(result, output, {})
 
 
+def history(
+    site_file: Path | None = SITE,
+    namespace: str | None = NAMESPACE,
+    workload: str | None = _WORKLOAD,
+    context: str | None = CONTEXT,
+    kubeconfig: Path | None = KUBECONFIG,
+    timeout: int = typer.Option(
+        30, "--timeout", min=1, max=MAX_TIMEOUT_S, help="Seconds each API request may take."
+    ),
+    output: Output = OUTPUT,
+) -> None:
+    """List the workload's deployment records, oldest first: revision, plan hash, image
+    digest, weights revision, who, when, outcome (the current revision is marked *). Any
+    revision shown is a target of swissai rollback --to REVISION."""
+    from swissai.cli.console import EventPrinter
+    from swissai.cli.output import to_document
+    from swissai.services import lifecycle
+
+    request = _request(site_file, namespace, workload, context, kubeconfig, None, timeout)
+    with EventPrinter() as printer:
+        result = lifecycle.history(request, on_event=printer)
+    if output is not Output.table:
+        typer.echo(to_document(result, output.value), nl=False)
+        return
+    if not result.records:
+        typer.echo(f"no deployment records in {result.namespace}")
+        return
+    typer.echo(
+        f"  {'REVISION':12} {'OUTCOME':18} {'PLAN':16} {'IMAGE':19} {'WEIGHTS':12} "
+        f"{'BY':24} FINISHED"
+    )
+    for entry in result.records:
+        digest = next((i.rpartition("@")[2] for i in entry.images if "@" in i), "-")
+        mark = "*" if entry.revision == result.current_revision else " "
+        typer.echo(
+            f"{mark} {entry.revision:12} {entry.outcome:18} {entry.plan_hash:16} "
+            f"{digest[:19]:19} {entry.model_revision[:12]:12} {entry.deployed_by[:24]:24} "
+            f"{entry.finished_at}"
+        )
+
+
 COMMANDS: dict[str, Callable[..., None]] = {
     "status": status,
+    "history": history,
     "rollback": rollback,
     "destroy": destroy,
 }

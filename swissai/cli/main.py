@@ -157,6 +157,7 @@ def main(
 
 def _register() -> None:
     from swissai.cli import (
+        backup,
         bench,
         check,
         cost,
@@ -171,6 +172,7 @@ def _register() -> None:
         serve,
         size,
         smoke,
+        upgrade,
     )
 
     app.command("plan", help=plan.HELP)(plan.plan)
@@ -188,6 +190,10 @@ def _register() -> None:
     app.command("report", help=report.HELP)(report.report)
     for name, command in lifecycle.COMMANDS.items():
         app.command(name, help=command.__doc__)(command)
+    app.command("diff", help=upgrade.DIFF_HELP)(upgrade.diff)
+    app.command("upgrade", help=upgrade.UPGRADE_HELP)(upgrade.upgrade)
+    app.command("backup", help=backup.BACKUP_HELP)(backup.backup)
+    app.command("restore", help=backup.RESTORE_HELP)(backup.restore)
 
 
 _register()

@@ -27,8 +27,10 @@ Outcome = Literal[
     "destroyed",
     "unchanged",
     "interrupted",
+    "restored",  # swissai restore re-applied this revision from a backup
 ]
-LIVE_OUTCOMES = ("succeeded", "rolled-back")  # records whose revision is (or was) running
+# records whose revision is (or was) running
+LIVE_OUTCOMES = ("succeeded", "rolled-back", "restored")
 # records whose objects may be live: every outcome but a clean roll back or a destroy
 Ownership = Literal["created", "adopted"]
 

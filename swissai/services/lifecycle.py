@@ -20,6 +20,7 @@ from swissai.services.events import EventSink, log_events, say
 
 if TYPE_CHECKING:
     from swissai.adapters.kube_apply import Cluster
+    from swissai.models.day2 import HistoryResult
     from swissai.models.deploy import (
         DestroyResult,
         LifecycleRequest,
@@ -466,3 +467,40 @@ def destroy(
         )
     finally:
         cluster.close()
+
+
+def history(request: LifecycleRequest, on_event: EventSink = log_events) -> HistoryResult:
+    """The verified deployment records of the workload, oldest first (FINMA traceability:
+    which revision, plan, images and weights ran, who deployed it, when, and how it ended).
+    Records that fail verification are named, never listed as history."""
+    from swissai.models.day2 import HistoryEntry, HistoryResult
+    from swissai.services.deploy_steps import current_record
+
+    cluster, scope, records, ignored = _open(request, on_event)
+    cluster.close()
+    current = current_record(records)
+    return HistoryResult(
+        namespace=request.namespace,
+        workload=scope.workload if scope else None,
+        current_revision=current.record.revision if current else None,
+        records=[
+            HistoryEntry(
+                record=stored.name,
+                revision=stored.record.revision,
+                outcome=stored.record.outcome,
+                plan_hash=stored.record.plan_hash,
+                images=stored.record.images,
+                image_ids=stored.record.image_ids,
+                model_revision=stored.record.model_revision,
+                vllm_version=stored.record.vllm_version,
+                deployed_by=stored.record.deployed_by,
+                local_user=stored.record.local_user,
+                started_at=stored.record.started_at,
+                finished_at=stored.record.finished_at,
+                previous_revision=stored.record.previous_revision,
+                reason=stored.record.reason,
+            )
+            for stored in records
+        ],
+        ignored_records=ignored,
+    )

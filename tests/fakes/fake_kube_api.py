@@ -49,7 +49,8 @@ no webhooks, no defaulting beyond uid/resourceVersion/generation/creationTimesta
 namespace name label), schema validation beyond the few 422s above, list-map merge keys (every
 list is atomic: applying `containers` owns the whole list), strategic merge / JSON patch / PUT,
 `managedFields` time stamps and exact FieldsV1 encoding of lists, ReplicaSets (a Deployment owns
-its pods directly; a template change replaces all pods at once), real scheduling against node
+its pods directly; a template change rolls them by `maxSurge`/`maxUnavailable`, counting ready
+pods, while a StatefulSet's or LeaderWorkerSet's pods are replaced all at once), real scheduling against node
 capacity (the kubelet script decides), finalizers and graceful deletion (deletes are
 immediate), Deployment/StatefulSet status, pagination (`limit`/`continue`), bookmarks, HTTP/2,
 protobuf, and aggregated discovery (`/api` answers the classic documents only).
@@ -467,8 +468,20 @@ class FakeKubeApi:
             if pod is None:
                 return
             pod = copy.deepcopy(pod)
+            was_ready = _ready(self.objects[key])
             mutate(pod)
             self._bump(key, pod, "MODIFIED")
+            if _ready(pod) != was_ready:
+                self._owner_changed(pod)
+
+    def _owner_changed(self, pod: Obj) -> None:
+        """A pod's readiness changed: its Deployment's rolling update may take a next step."""
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") != "Deployment":
+                continue
+            for key, owner in list(self.objects.items()):
+                if key[1] == "deployments" and owner["metadata"].get("uid") == ref.get("uid"):
+                    self._control(self.rtype_for(owner["apiVersion"], "Deployment"), owner)
 
     def event(self, pod: Obj, reason: str, message: str, type_: str = "Normal") -> None:
         meta = pod["metadata"]
@@ -801,10 +814,36 @@ class FakeKubeApi:
             if key[1] == "pods"
             and any(r.get("uid") == meta["uid"] for r in pod["metadata"].get("ownerReferences", []))
         }
-        for key, pod in mine.items():
-            labels = pod["metadata"].get("labels", {})
-            if key[3] not in wanted or labels.get("swissai.fake/template-hash") != digest:
+        old = {
+            key: pod
+            for key, pod in mine.items()
+            if pod["metadata"].get("labels", {}).get("swissai.fake/template-hash") != digest
+        }
+        if rtype.kind == "Deployment" and old:
+            # a rolling update (the Deployment controller's rule): at most replicas + maxSurge
+            # pods, at least replicas - maxUnavailable of them ready; old pods go first when
+            # not ready, then as new ones become ready (`update_pod` runs this again)
+            surge, unavailable = _rolling(spec, replicas)
+            current = [k for k in mine if k not in old and k[3] in wanted]
+            ready_new = sum(1 for k in current if _ready(self.objects[k]))
+            floor = replicas - unavailable
+            for key in sorted(old, key=lambda k: _ready(old[k])):
+                ready_old = sum(1 for k in old if k in self.objects and _ready(self.objects[k]))
+                if _ready(old[key]) and ready_old + ready_new - 1 < floor:
+                    break
                 self._remove(key)
+            left = sum(1 for k in old if k in self.objects)
+            room = max(0, replicas + surge - left - len(current))
+            wanted = {
+                name: item
+                for name, item in wanted.items()
+                if ("", "pods", namespace, name) in self.objects or (room := room - 1) >= 0
+            }
+        else:
+            for key, pod in mine.items():
+                labels = pod["metadata"].get("labels", {})
+                if key[3] not in wanted or labels.get("swissai.fake/template-hash") != digest:
+                    self._remove(key)
         for name, (template, extra) in wanted.items():
             key = ("", "pods", namespace, name)
             if key in self.objects:
@@ -850,6 +889,29 @@ class FakeKubeApi:
 
 class _PodGone(Exception):
     pass
+
+
+def _ready(pod: Obj) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def _rolling(spec: Obj, replicas: int) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) as the Deployment controller resolves them: defaults 25%,
+    a percentage of replicas rounded up for surge and down for unavailable, never both 0."""
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+
+    def resolve(value: Any, up: bool) -> int:
+        if isinstance(value, str) and value.endswith("%"):
+            share = int(value[:-1]) * replicas
+            return -(-share // 100) if up else share // 100
+        return int(value)
+
+    surge = resolve(rolling.get("maxSurge", "25%"), True)
+    unavailable = resolve(rolling.get("maxUnavailable", "25%"), False)
+    return surge, unavailable if surge or unavailable else 1
 
 
 def _pod_spec(kind: str, obj: Obj) -> Obj:
