@@ -214,13 +214,7 @@ def _wheels(stage: Path, wheels_dir: Path | None, on_event: EventSink) -> list[s
     target = stage / "wheels"
     target.mkdir(parents=True)
     if wheels_dir is not None:
-        found = sorted(wheels_dir.glob("*.whl")) if wheels_dir.is_dir() else []
-        if not any(p.name.startswith("swissai-") for p in found):
-            raise InputError(
-                f"--wheels {wheels_dir} holds no swissai-*.whl",
-                hint="build them beforehand: python -m pip wheel -w DIR swissai (or the "
-                "checkout's path)",
-            )
+        found = sorted(wheels_dir.glob("*.whl"))  # holds swissai-*.whl: checked up front
         for wheel in found:
             shutil.copyfile(wheel, target / wheel.name)
     else:
@@ -299,8 +293,12 @@ def create_bundle(
         except ValueError as exc:
             raise InputError(f"--part-size: {exc}") from exc
     _check_out(out)
-    if wheels_dir is not None and not wheels_dir.is_dir():
-        raise InputError(f"--wheels {wheels_dir} is not a directory")
+    if wheels_dir is not None and not any(wheels_dir.glob("swissai-*.whl")):
+        raise InputError(
+            f"--wheels {wheels_dir} holds no swissai-*.whl",
+            hint="build them beforehand: python -m pip wheel -w DIR swissai (or the "
+            "checkout's path)",
+        )
     site_file = site_path(site_file, required=True)
     assert site_file is not None
     plan_data = plan_file.read_bytes() if plan_file.is_file() else b""
@@ -312,10 +310,12 @@ def create_bundle(
             f"site profile {site_file} still has example values: {', '.join(site.placeholders())}",
             hint="a bundle pins real digests and hashes: replace them first",
         )
+    if not model_dir.is_dir():
+        raise InputError(f"--model-dir {model_dir} is not a directory")
+    encodings = _encodings(model_dir, on_event)
     model_sources, sums, sums_data = _model_sources(
         model_dir, site.model.manifest_file, site.model.manifest_sha256
     )
-    encodings = _encodings(model_dir, on_event)
     tool: ImageTool = image_tool or bundle_tools.image_tool()  # type: ignore[assignment]
 
     parent = out.parent if str(out.parent) else Path(".")
