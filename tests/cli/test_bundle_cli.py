@@ -1,0 +1,110 @@
+"""`swissai bundle create | verify | push` as operators and pipelines call them: exact exit
+codes, one `error:` line naming the file, one machine document on stdout (also on exit 1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from bundle_support import WEIGHTS, Inputs, make_inputs
+
+from tests.swissai_inprocess import swissai
+
+
+@pytest.fixture
+def made(tmp_path: Path) -> tuple[Inputs, Path, str]:
+    inputs = make_inputs(tmp_path / "in")
+    out = tmp_path / "bundle"
+    proc = swissai(
+        "bundle", "create", str(inputs.plan), "--site", str(inputs.site),
+        "--model-dir", str(inputs.model), "--out", str(out), "--wheels", str(inputs.wheels),
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(": ", 1) for line in proc.stdout.splitlines())
+    assert lines["bundle"] == str(out)
+    assert lines["images"] == "1 (0 saved as OCI archives)"
+    assert lines["hashed"].endswith("GB/s")
+    assert "no skopeo or crane on PATH" in proc.stderr
+    digest = lines["bundle_sha256"]
+    assert digest == hashlib.sha256((out / "BUNDLE.json").read_bytes()).hexdigest()
+    return inputs, out, digest
+
+
+def test_verify_ok_then_tampered_is_exit_1_naming_the_file(made: tuple[Inputs, Path, str]) -> None:
+    inputs, out, digest = made
+    ok = swissai("bundle", "verify", str(out), "--sha256", digest, "--plan", str(inputs.plan))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(f"{out}: verified (")
+    weights = out / "model" / WEIGHTS
+    with weights.open("r+b") as handle:
+        handle.truncate(100)
+    bad = swissai("bundle", "verify", str(out), "-o", "json")
+    assert bad.returncode == 1
+    doc = json.loads(bad.stdout)  # one document, also on exit 1
+    assert doc["ok"] is False
+    assert doc["problems"] == [
+        {"path": f"model/{WEIGHTS}", "problem": f"truncated: 100 of {3 * 2**20} bytes"}
+    ]
+    assert f"error: {weights}: truncated: 100 of" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_verify_another_plan_and_changed_manifest_are_exit_1(
+    made: tuple[Inputs, Path, str], tmp_path: Path
+) -> None:
+    inputs, out, _ = made
+    other = tmp_path / "other.yaml"
+    other.write_text(inputs.plan.read_text() + "\n# another plan\n")
+    proc = swissai("bundle", "verify", str(out), "--plan", str(other))
+    assert proc.returncode == 1
+    assert "the bundle is for another plan (gpt-oss-120b" in proc.stderr
+    proc = swissai("bundle", "verify", str(out), "--sha256", "1" * 64)
+    assert proc.returncode == 1 and "BUNDLE.json: sha256" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["verify", "{tmp}/nowhere"], "is not a directory"),
+        (["verify", "{out}", "--sha256", "xyz"], "--sha256 must be 64 lower-case hex digits"),
+        (["verify", "{out}", "--plan", "{tmp}/missing.yaml"], "--plan {tmp}/missing.yaml not found"),
+        (["push", "{out}", "--registry", "UPPER CASE", "--site-out", "{tmp}/s.yaml"], "--registry"),
+        (["create", "{plan}", "--site", "{site}", "--model-dir", "{model}", "--out", "{tmp}/b2",
+          "--part-size", "huge"], "--part-size: 'huge' is not a size"),
+        (["create", "{plan}", "--site", "{site}", "--model-dir", "{tmp}/no-model", "--out",
+          "{tmp}/b2", "--wheels", "{wheels}"], "is not a directory"),
+        (["create", "{plan}", "--site", "{site}", "--model-dir", "{model}", "--out", "{out}",
+          "--wheels", "{wheels}"], "is not empty"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_exit_2_with_one_line(
+    made: tuple[Inputs, Path, str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    inputs, out, _ = made
+    values = {
+        "tmp": str(tmp_path), "out": str(out), "plan": str(inputs.plan), "site": str(inputs.site),
+        "model": str(inputs.model), "wheels": str(inputs.wheels),
+    }  # fmt: skip
+    argv = [a.format(**values) for a in args]
+    proc = swissai("bundle", *argv)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message.format(**values) in errors[0], proc.stderr
+    assert not (tmp_path / "b2").exists() and not (tmp_path / "s.yaml").exists()
+
+
+def test_push_json_without_a_tool(made: tuple[Inputs, Path, str], tmp_path: Path) -> None:
+    _, out, _ = made
+    site_out = tmp_path / "inside.yaml"
+    proc = swissai(
+        "bundle", "push", str(out), "--registry", "reg.inside:5000", "--site-out", str(site_out),
+        "-o", "json", env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["loaded"] is False and doc["image_tool"] == "none"
+    assert doc["images"][0]["to"].startswith("reg.inside:5000/ai/vllm-openai@sha256:")
+    assert 'registry: "reg.inside:5000"' in site_out.read_text()
