@@ -4,6 +4,7 @@ that pins that manifest, the render tests' plan, and a wheelhouse of real (minim
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import stat
 import sys
@@ -62,14 +63,14 @@ def make_inputs(root: Path, weights_bytes: int = 3 * 2**20) -> Inputs:
     return Inputs(plan, site_file, model, wheels)
 
 
-def fake_skopeo_path(root: Path) -> str:
-    """A PATH whose first entry holds `skopeo` = tests/fakes/fake_skopeo.py run by this Python."""
-    bin_dir = root / "fake-bin"
+def fake_tool_path(root: Path, tool: str) -> str:
+    """A PATH whose first entry holds `tool` (skopeo or crane), the stand-in of
+    tests/fakes/fake_image_tool.py run by this Python; the rest of PATH is the system's only,
+    so the other tool is absent."""
+    bin_dir = root / f"fake-{tool}"
     bin_dir.mkdir(exist_ok=True)
-    tool = bin_dir / "skopeo"
-    tool.write_text(
-        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = 'skopeo'\n"
-        f"runpy.run_path({str(FAKES / 'fake_skopeo.py')!r}, run_name='__main__')\n"
-    )
-    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    return f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    script = bin_dir / tool
+    fake = shlex.quote(str(FAKES / "fake_image_tool.py"))
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {fake} {tool} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"

@@ -325,3 +325,42 @@ def tar_parts(
         tar.addfile(info, io.BytesIO(data))
     writer.close()
     return files, writer.parts
+
+
+def pack_layout(folder: Path, archive: Path) -> None:
+    """Pack an OCI layout folder into `archive` the way skopeo's oci-archive is laid out: the
+    layout's files (oci-layout, index.json, blobs/...) at the root of a tar; then remove the
+    folder."""
+    import shutil
+
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    shutil.rmtree(folder)
+
+
+def unpack_layout(archive: Path, folder: Path) -> None:
+    """Unpack an OCI archive into `folder`, refusing any member that is not a plain file or
+    folder inside it (an archive from a bundle is checked against BUNDLE.json first, but a tar
+    is never trusted to stay inside its target)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for member in members:
+            target = (folder / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or (
+                target != root and root not in target.parents
+            ):
+                raise InputError(f"{archive}: member {member.name!r} is not a plain file inside it")
+        for member in members:
+            target = folder / member.name
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            with source, open(target, "wb") as handle:
+                while block := source.read(CHUNK):
+                    handle.write(block)

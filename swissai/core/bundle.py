@@ -6,7 +6,9 @@ The image commands are the documented invocations of the two common tools:
   in a tar file; `--preserve-digests` refuses any change that would alter the manifest digest,
   so the digest pinned in the site profile stays valid in the internal registry.
 - crane (google/go-containerregistry, cmd/crane/doc/crane_pull.md, crane_push.md):
-  `crane pull --format oci REF PATH` writes an OCI layout; `crane push PATH REF` uploads it.
+  `crane pull --format oci REF DIR` writes an OCI layout folder; `crane push DIR REF` uploads
+  one. swissai packs the folder into the same kind of tar skopeo's oci-archive is (the layout's
+  files at the tar's root), so a bundle holds one file per image whichever tool made it.
 """
 
 from __future__ import annotations
@@ -109,38 +111,65 @@ def retarget(reference: str, registry: str) -> str:
     return f"{registry}/{repository}@{digest}"
 
 
+def layout_dir(reference: str) -> str:
+    """Where crane writes an image's OCI layout (a folder) before it is packed into the same
+    tar file skopeo's oci-archive writes (a tar of the layout folder's contents)."""
+    return archive_name(reference).removesuffix(".tar") + ".layout"
+
+
+def push_target(reference: str, registry: str) -> str:
+    """registry/repository:tag for the push; the tag comes from the digest (`swissai-` + its
+    first 20 hex digits), because both tools push to a tag and the digest is preserved, so the
+    site profile keeps pulling by the digest it pins."""
+    _, repository, digest = split_reference(reference)
+    return f"{registry}/{repository}:swissai-{digest.removeprefix('sha256:')[:20]}"
+
+
+def save_argv(reference: str, tool: ImageTool) -> list[str]:
+    """The command (run from the bundle root) that saves one image: skopeo writes the OCI
+    archive itself; crane writes an OCI layout folder (layout_dir), packed afterwards."""
+    if tool == "crane":
+        return ["crane", "pull", "--format", "oci", reference, layout_dir(reference)]
+    return [
+        "skopeo", "copy", "--preserve-digests",
+        f"docker://{reference}", f"oci-archive:{archive_name(reference)}",
+    ]  # fmt: skip
+
+
+def push_argv(reference: str, registry: str, tool: ImageTool) -> list[str]:
+    """The command (run from the bundle root) that loads one image into `registry`; crane
+    pushes the layout folder unpacked from the archive (layout_dir)."""
+    if tool == "crane":
+        return ["crane", "push", layout_dir(reference), push_target(reference, registry)]
+    return [
+        "skopeo", "copy", "--preserve-digests",
+        f"oci-archive:{archive_name(reference)}", f"docker://{push_target(reference, registry)}",
+    ]  # fmt: skip
+
+
 def save_commands(references: Iterable[str], tool: ImageTool) -> list[str]:
-    """Shell commands (run from the bundle root) that write each image's OCI archive. For
-    `none`, the skopeo form, which the docs name as the default."""
+    """Shell lines (run from the bundle root) that write each image's OCI archive. For
+    `none`, the skopeo form."""
     lines = []
     for ref in references:
-        path = shlex.quote(archive_name(ref))
+        line = shlex.join(save_argv(ref, tool))
         if tool == "crane":
-            lines.append(f"crane pull --format oci {shlex.quote(ref)} {path}")
-        else:
-            lines.append(f"skopeo copy --preserve-digests docker://{ref} oci-archive:{path}")
+            folder, archive = shlex.quote(layout_dir(ref)), shlex.quote(archive_name(ref))
+            line += f" && tar -cf {archive} -C {folder} . && rm -rf {folder}"
+        lines.append(line)
     return lines
 
 
 def push_commands(references: Iterable[str], registry: str, tool: ImageTool) -> list[str]:
-    """Shell commands (run from the bundle root) that load each OCI archive into `registry`,
-    same repository and digest."""
+    """Shell lines (run from the bundle root) that load each OCI archive into `registry`, same
+    repository and digest. For `none`, the skopeo form."""
     lines = []
     for ref in references:
-        path = shlex.quote(archive_name(ref))
-        _, repository, _ = split_reference(ref)
-        target = f"{registry}/{repository}"
+        line = shlex.join(push_argv(ref, registry, tool))
         if tool == "crane":
-            lines.append(f"crane push {path} {shlex.quote(target)}")
-        else:
-            # skopeo cannot push to a digest reference it does not know yet: push by repository
-            # and a tag-less name fails, so use the digest-derived tag; the digest is preserved
-            _, _, digest = split_reference(ref)
-            tag = "swissai-" + digest.removeprefix("sha256:")[:20]
-            lines.append(
-                f"skopeo copy --preserve-digests oci-archive:{path} "
-                f"docker://{shlex.quote(target + ':' + tag)}"
-            )
+            folder, archive = shlex.quote(layout_dir(ref)), shlex.quote(archive_name(ref))
+            line = f"mkdir -p {folder} && tar -xf {archive} -C {folder} && {line}"
+        lines.append(line)
     return lines
 
 

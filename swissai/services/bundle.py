@@ -32,11 +32,14 @@ from swissai.core.bundle import (
     ImageTool,
     archive_name,
     compare_files,
+    layout_dir,
     parse_size,
     part_name,
+    push_argv,
     push_commands,
     retarget,
     rewrite_registry,
+    save_argv,
     save_commands,
 )
 from swissai.errors import FindingsError, InputError
@@ -229,6 +232,7 @@ def _wheels(stage: Path, wheels_dir: Path | None, on_event: EventSink) -> list[s
 def _images(
     stage: Path, references: list[str], tool: ImageTool, on_event: EventSink
 ) -> list[BundleImage]:
+    from swissai.adapters.bundle_files import pack_layout
     from swissai.adapters.bundle_tools import run_tool
 
     folder = stage / "images"
@@ -248,9 +252,10 @@ def _images(
     for ref in references:
         archive = None
         if tool != "none":
-            argv = save_commands([ref], tool)[0].split(" ")
             say(on_event, f"{tool}: saving {ref}")
-            run_tool(argv, stage)
+            run_tool(save_argv(ref, tool), stage)
+            if tool == "crane":
+                pack_layout(stage / layout_dir(ref), stage / archive_name(ref))
             archive = archive_name(ref)
         images.append(BundleImage(reference=ref, archive=archive))
     if tool == "none":
@@ -659,7 +664,7 @@ def push_bundle(
     profile is written only after every image was loaded (or, without a tool, with the exact
     commands to run)."""
     from swissai.adapters import bundle_tools
-    from swissai.adapters.bundle_files import sha256_file
+    from swissai.adapters.bundle_files import sha256_file, unpack_layout
     from swissai.adapters.files import write_text_atomic
     from swissai.adapters.site import load_site, site_text
 
@@ -693,9 +698,17 @@ def push_bundle(
                     f"{directory / archive}: sha256 differs from the manifest; nothing loaded",
                     hint="copy the bundle again and run bundle verify",
                 )
-        for command in push_commands(references, registry, tool):
-            say(on_event, command)
-            bundle_tools.run_tool(command.split(" "), directory)
+        for ref in references:
+            argv = push_argv(ref, registry, tool)
+            say(on_event, " ".join(argv))
+            if tool == "crane":
+                # crane pushes a layout folder: unpacked into a temporary folder, never into
+                # the bundle (which stays as verified)
+                with tempfile.TemporaryDirectory(prefix="swissai-push-") as tmp:
+                    unpack_layout(directory / archive_name(ref), Path(tmp) / layout_dir(ref))
+                    bundle_tools.run_tool(argv, Path(tmp))
+            else:
+                bundle_tools.run_tool(argv, directory)
         loaded = True
     elif references:
         why = (

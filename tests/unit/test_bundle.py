@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import subprocess
 import tarfile
 from pathlib import Path
@@ -85,9 +86,18 @@ def test_image_commands_keep_the_digest() -> None:
     (save,) = save_commands([REF], "skopeo")
     assert save.startswith(f"skopeo copy --preserve-digests docker://{REF} oci-archive:images/")
     (pull,) = save_commands([REF], "crane")
-    assert pull.startswith(f"crane pull --format oci {REF} images/")
+    assert pull.startswith(f"crane pull --format oci {shlex.quote(REF)} images/")
     (push,) = push_commands([REF], "reg.inside:5000", "skopeo")
     assert "docker://reg.inside:5000/ai/vllm-openai:swissai-abab" in push
+    (crane_save,) = save_commands([REF], "crane")
+    layout = f"images/ai_vllm-openai@sha256-{'ab' * 32}.layout"
+    assert crane_save.endswith(
+        f"{layout} && tar -cf {layout[:-7]}.tar -C {layout} . && rm -rf {layout}"
+    )
+    (crane_push,) = push_commands([REF], "reg.inside:5000", "crane")
+    assert crane_push.startswith(
+        f"mkdir -p {layout} && tar -xf {layout[:-7]}.tar -C {layout} && crane push {layout} reg.inside:5000/ai/vllm-openai:swissai-abab"
+    )
     with pytest.raises(ValueError, match="not registry/repository@sha256"):
         archive_name("registry.bank.internal/ai/vllm-openai:latest")
 
@@ -471,37 +481,55 @@ def test_push_without_a_tool_rewrites_the_site_profile_and_lists_the_commands(
     assert not (tmp_path / "x.yaml").exists()
 
 
-def test_with_skopeo_create_saves_oci_archives_and_push_loads_them(
-    inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("tool", ["skopeo", "crane"])
+def test_with_a_tool_create_saves_oci_archives_and_push_loads_them(
+    inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tool: str
 ) -> None:
-    """skopeo is the stand-in of tests/fakes/fake_skopeo.py (no skopeo, no registry here): it
-    writes a real OCI image layout tar and records pushes."""
-    from bundle_support import fake_skopeo_path
+    """The tool is the stand-in of tests/fakes/fake_image_tool.py (no skopeo, crane or
+    registry here): it writes a real OCI image layout and records pushes."""
+    from bundle_support import fake_tool_path
 
-    log = tmp_path / "skopeo.log"
-    monkeypatch.setenv("PATH", fake_skopeo_path(tmp_path))
-    monkeypatch.setenv("FAKE_SKOPEO_LOG", str(log))
+    log = tmp_path / "tool.log"
+    monkeypatch.setenv("PATH", fake_tool_path(tmp_path, tool))
+    monkeypatch.setenv("FAKE_IMAGE_TOOL_LOG", str(log))
     out = tmp_path / "bundle"
-    result = create_bundle(inputs.plan, inputs.site, inputs.model, out, wheels_dir=inputs.wheels)
+    result = create_bundle(
+        inputs.plan, inputs.site, inputs.model, out, wheels_dir=inputs.wheels,
+        image_tool="crane" if tool == "crane" else None,  # skopeo: found on PATH
+    )  # fmt: skip
     manifest = result.manifest
-    assert result.image_tool == "skopeo"
+    assert result.image_tool == tool == manifest.created.image_tool
     (image,) = manifest.images
     assert image.archive == archive_name(image.reference)
     assert image.archive in {f.path for f in manifest.files}
+    assert not list((out / "images").glob("*.layout"))  # crane's folder was packed
     with tarfile.open(out / image.archive) as tar:
+        assert {"oci-layout", "index.json"} <= set(tar.getnames())
         index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
         digest = index["manifests"][0]["digest"].removeprefix("sha256:")
         blob = tar.extractfile(f"blobs/sha256/{digest}").read()  # type: ignore[union-attr]
         assert hashlib.sha256(blob).hexdigest() == digest
     assert verify_bundle(out, restart=True).ok
-    pushed = push_bundle(out, "reg.inside.bank:5000", site_out=tmp_path / "inside.yaml")
+    pushed = push_bundle(
+        out, "reg.inside.bank:5000", site_out=tmp_path / "inside.yaml",
+        image_tool="crane" if tool == "crane" else None,
+    )  # fmt: skip
     assert pushed.loaded
-    (call,) = [json.loads(line)["argv"] for line in log.read_text().splitlines()]
-    assert call[-1].startswith("docker://reg.inside.bank:5000/ai/vllm-openai:swissai-")
+    (call,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert call["tool"] == tool
+    assert call["argv"][-1].endswith(
+        "reg.inside.bank:5000/ai/vllm-openai:swissai-3f1d6e2b9a8c7d6e5f4a"
+    )
+    assert verify_bundle(out, restart=True).ok  # pushing left the bundle as it was
     # a tampered archive is refused before anything is loaded or written
     archive = out / image.archive
     archive.write_bytes(archive.read_bytes() + b"\0")
     with pytest.raises(FindingsError, match="sha256 differs from the manifest; nothing loaded"):
-        push_bundle(out, "reg.inside.bank:5000", site_out=tmp_path / "again.yaml")
+        push_bundle(
+            out,
+            "reg.inside.bank:5000",
+            site_out=tmp_path / "again.yaml",
+            image_tool="crane" if tool == "crane" else None,
+        )
     assert not (tmp_path / "again.yaml").exists()
     assert len(log.read_text().splitlines()) == 1
