@@ -15,8 +15,9 @@ import json
 import os
 import stat
 import tarfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -32,13 +33,25 @@ def _no_progress(n: int) -> None:
     """Progress sink that drops the count."""
 
 
-def sha256_file(path: Path, advance: Advance = _no_progress, chunk: int = CHUNK) -> str:
-    """sha256 of a file, read in `chunk`-sized pieces; `advance(bytes)` after each."""
+class Stopped(Exception):
+    """A worker thread was told to stop (the caller was interrupted)."""
+
+
+def sha256_file(
+    path: Path,
+    advance: Advance = _no_progress,
+    chunk: int = CHUNK,
+    stop: threading.Event | None = None,
+) -> str:
+    """sha256 of a file, read in `chunk`-sized pieces; `advance(bytes)` after each; raises
+    Stopped between pieces once `stop` is set (Ctrl-C must not wait for a 5 GB file)."""
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as handle:
         buffer = bytearray(chunk)
         view = memoryview(buffer)
         while n := handle.readinto(buffer):
+            if stop is not None and stop.is_set():
+                raise Stopped
             digest.update(view[:n])
             advance(n)
     return digest.hexdigest()
@@ -54,27 +67,36 @@ def hash_files(
     """(path, sha256) for each relative path under `root`, hashed `jobs` files at a time;
     yields in completion order; an unreadable file yields its OSError instead of a hash."""
 
+    stop = threading.Event()
+
     def one(relative: str) -> str | OSError:
         try:
-            return sha256_file(root / relative, advance)
+            return sha256_file(root / relative, advance, stop=stop)
         except OSError as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sha256") as pool:
         futures: dict[Future[str | OSError], str] = {pool.submit(one, p): p for p in paths}
         try:
-            from concurrent.futures import as_completed
-
             for future in as_completed(futures):
                 yield futures[future], future.result()
         finally:
+            # interrupted or abandoned: queued files never start, running ones stop at their
+            # next chunk, so leaving the pool does not wait for whole files
+            stop.set()
             for future in futures:
                 future.cancel()
 
 
-def copy_hashed(source: Path, target: Path, advance: Advance = _no_progress) -> BundleFile:
+def copy_hashed(
+    source: Path,
+    target: Path,
+    advance: Advance = _no_progress,
+    stop: threading.Event | None = None,
+) -> BundleFile:
     """Copy `source` to `target` (created exclusively, mode 0o644), hashing what is read in
-    the same pass; returns the target's path (as given), size and sha256."""
+    the same pass; returns the target's path (as given), size and sha256. Raises Stopped
+    between chunks once `stop` is set."""
     digest = hashlib.sha256()
     size = 0
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +106,8 @@ def copy_hashed(source: Path, target: Path, advance: Advance = _no_progress) -> 
         buffer = bytearray(CHUNK)
         view = memoryview(buffer)
         while n := src.readinto(buffer):
+            if stop is not None and stop.is_set():
+                raise Stopped
             digest.update(view[:n])
             written = 0
             while written < n:
@@ -97,11 +121,13 @@ def copy_files(
     pairs: list[tuple[Path, Path]], *, jobs: int, advance: Advance = _no_progress
 ) -> list[BundleFile]:
     """copy_hashed for each (source, target), `jobs` at a time; results in the given order."""
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="copy") as pool:
-        futures = [pool.submit(copy_hashed, src, dst, advance) for src, dst in pairs]
+        futures = [pool.submit(copy_hashed, src, dst, advance, stop) for src, dst in pairs]
         try:
             return [future.result() for future in futures]
         finally:
+            stop.set()  # a no-op after success; on failure the other copies stop early
             for future in futures:
                 future.cancel()
 

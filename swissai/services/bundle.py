@@ -675,6 +675,12 @@ def push_bundle(
             hint=f"swissai bundle verify {directory}; then cat {directory}/bundle.tar.* | "
             "tar -xf - -C DIR; then swissai bundle push DIR",
         )
+    with contextlib.suppress(OSError):
+        if directory.resolve() in site_out.resolve().parents:
+            raise InputError(
+                f"--site-out {site_out} is inside the bundle: the bundle stays as verified",
+                hint="write the site profile outside the bundle folder",
+            )
     if site_out.exists() and not force:
         raise InputError(f"{site_out} exists; not overwritten", hint="pass --force or --site-out")
     site = load_site(directory / manifest.site_file)

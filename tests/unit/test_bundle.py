@@ -533,3 +533,53 @@ def test_with_a_tool_create_saves_oci_archives_and_push_loads_them(
         )
     assert not (tmp_path / "again.yaml").exists()
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_push_never_writes_into_the_bundle(inputs: Inputs, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    _create(inputs, out)
+    with pytest.raises(InputError, match="is inside the bundle"):
+        push_bundle(out, "reg.inside", site_out=out / "swissai.yaml", force=True, image_tool="none")
+    assert verify_bundle(out, restart=True).ok
+
+
+def test_ctrl_c_during_create_leaves_nothing(inputs: Inputs, tmp_path: Path) -> None:
+    def interrupt(event: object) -> None:
+        if isinstance(event, Progress) and not event.finished and event.completed > 0:
+            raise KeyboardInterrupt
+
+    import swissai.services.bundle as service
+
+    service.PROGRESS_INTERVAL_S, before = 0.0, service.PROGRESS_INTERVAL_S
+    try:
+        for part_size in (None, "1MiB"):
+            with pytest.raises(KeyboardInterrupt):
+                create_bundle(
+                    inputs.plan, inputs.site, inputs.model, tmp_path / "bundle",
+                    wheels_dir=inputs.wheels, image_tool="none", part_size=part_size,
+                    on_event=interrupt,
+                )  # fmt: skip
+    finally:
+        service.PROGRESS_INTERVAL_S = before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_abandoned_hashing_stops_running_files_and_skips_queued_ones(tmp_path: Path) -> None:
+    """Ctrl-C must not wait for whole multi-GB files: after the first result the consumer
+    leaves; the file being hashed stops at its next chunk and the queued one never starts."""
+    from swissai.adapters.bundle_files import hash_files
+
+    size = 256 * 2**20
+    for name in ("a", "b", "c"):
+        with open(tmp_path / name, "wb") as handle:
+            handle.truncate(size)  # sparse: no disk used
+    done = {"bytes": 0}
+
+    def advance(n: int) -> None:
+        done["bytes"] += n
+
+    results = hash_files(tmp_path, ["a", "b", "c"], jobs=1, advance=advance)
+    first = next(results)
+    assert first[0] == "a"
+    results.close()
+    assert size <= done["bytes"] < 2 * size
