@@ -55,3 +55,4 @@ bench: install
 	$(BIN)/python benchmarks/plan_accuracy.py
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/check_throughput.py
+	$(BIN)/python benchmarks/bundle_hash.py --files 4 --gib 2

@@ -607,6 +607,16 @@ def verify_bundle(
             if time.monotonic() - last_save > STATE_SAVE_INTERVAL_S:
                 state.save()
                 last_save = time.monotonic()
+    except KeyboardInterrupt:
+        state.save()
+        if state.writable:
+            say(
+                on_event,
+                f"interrupted: {len(state.done)} {what} verified so far are recorded in "
+                f"{state_path}; run the same command again to resume",
+                "note",
+            )
+        raise
     finally:
         progress.finish()
         state.save()  # also on Ctrl-C: the next run resumes here

@@ -285,12 +285,12 @@ def test_verify_resumes_after_an_interruption_and_rehashes_a_changed_file(
 ) -> None:
     out = tmp_path / "bundle"
     _create(inputs, out)
-    seen = {"progress": 0}
+    notes = Collect()
 
     def interrupt(event: object) -> None:
         # Ctrl-C once a few files are hashed (one at a time: jobs=1)
+        notes(event)
         if isinstance(event, Progress) and not event.finished and event.completed > 2**20:
-            seen["progress"] += 1
             raise KeyboardInterrupt
 
     import swissai.services.bundle as service
@@ -302,6 +302,8 @@ def test_verify_resumes_after_an_interruption_and_rehashes_a_changed_file(
     finally:
         service.PROGRESS_INTERVAL_S = before
     state = json.loads((out / ".swissai-verify-state.json").read_text())
+    (note,) = notes.messages("note")
+    assert note.startswith(f"interrupted: {len(state['verified'])} files verified so far")
     assert (
         0
         < len(state["verified"])
