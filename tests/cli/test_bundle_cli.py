@@ -108,3 +108,72 @@ def test_push_json_without_a_tool(made: tuple[Inputs, Path, str], tmp_path: Path
     assert doc["loaded"] is False and doc["image_tool"] == "none"
     assert doc["images"][0]["to"].startswith("reg.inside:5000/ai/vllm-openai@sha256:")
     assert 'registry: "reg.inside:5000"' in site_out.read_text()
+
+
+def _sparse_bundle(root: Path, files: int, size: int) -> None:
+    """A bundle folder of sparse weights (no disk used) with its BUNDLE.json; enough for
+    verify, which needs nothing but the folder and its manifest."""
+    from swissai.models.bundle import (
+        BundleCreation,
+        BundleFile,
+        BundleManifest,
+        BundleModel,
+        BundlePlan,
+    )
+
+    zero = hashlib.sha256()
+    block = bytes(8 * 2**20)
+    for _ in range(size // len(block)):
+        zero.update(block)
+    (root / "model").mkdir(parents=True)
+    listed = []
+    for i in range(files):
+        path = root / "model" / f"model-{i:05d}.safetensors"
+        with path.open("wb") as handle:
+            handle.truncate(size)
+        listed.append(BundleFile(path=f"model/{path.name}", bytes=size, sha256=zero.hexdigest()))
+    (root / "plan.yaml").write_text("plan\n")
+    plan_sha = hashlib.sha256(b"plan\n").hexdigest()
+    listed.append(BundleFile(path="plan.yaml", bytes=5, sha256=plan_sha))
+    manifest = BundleManifest(
+        created=BundleCreation(at="2026-12-05T15:00:00+00:00", by="t@h", swissai_version="0",
+                               python="3"),
+        plan=BundlePlan(sha256=plan_sha, model_id="m", vllm_version="0.33.0"),
+        model=BundleModel(manifest_sha256="0" * 64, revision="0" * 40, files=files,
+                          bytes=files * size),
+        files=listed,
+    )  # fmt: skip
+    (root / "BUNDLE.json").write_text(manifest.model_dump_json(indent=2))
+
+
+def test_ctrl_c_during_verify_is_exit_130_and_the_next_run_resumes(tmp_path: Path) -> None:
+    """The real process: SIGINT while threads hash multi-GB files stops within a chunk, exits
+    130, says how far it got; the next run skips what was verified."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bundle = tmp_path / "bundle"
+    _sparse_bundle(bundle, files=12, size=256 * 2**20)
+    env = {k: v for k, v in os.environ.items() if k != "SWISSAI_DEBUG"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swissai", "bundle", "verify", str(bundle), "--jobs", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the first progress line: hashing has started
+    assert first.startswith("sha256 bundle: "), first
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 10  # not the time of the remaining ~3 GB
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "run the same command again to resume" in err
+    count = int(err.split("note: interrupted: ")[1].split(" ")[0])
+    assert count < 13
+    again = swissai("bundle", "verify", str(bundle), "-o", "json")
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    assert doc["ok"] is True and doc["resumed"] == count and doc["checked"] == 13
