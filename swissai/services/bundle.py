@@ -572,6 +572,10 @@ def verify_bundle(
         plan_entry = next((f for f in manifest.files if f.path == manifest.plan.file), None)
         if plan_entry is None or plan_entry.sha256 != manifest.plan.sha256:
             problems.append(Problem(manifest.plan.file, "does not match the manifest's plan"))
+        sums = f"{manifest.model.dir}/{manifest.model.manifest_file}"
+        sums_entry = next((f for f in manifest.files if f.path == sums), None)
+        if sums_entry is None or sums_entry.sha256 != manifest.model.manifest_sha256:
+            problems.append(Problem(sums, "is not the model manifest BUNDLE.json pins"))
     bad = {p.path for p in problems}
     state = VerifyState(state_path, digest, fresh=restart)
     want = {f.path: f.sha256 for f in listed}

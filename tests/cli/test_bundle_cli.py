@@ -132,6 +132,10 @@ def _sparse_bundle(root: Path, files: int, size: int) -> None:
         with path.open("wb") as handle:
             handle.truncate(size)
         listed.append(BundleFile(path=f"model/{path.name}", bytes=size, sha256=zero.hexdigest()))
+    sums = "".join(f"{zero.hexdigest()}  {f.path.removeprefix('model/')}\n" for f in listed)
+    (root / "model" / "SHA256SUMS").write_text(sums)
+    sums_sha = hashlib.sha256(sums.encode()).hexdigest()
+    listed.append(BundleFile(path="model/SHA256SUMS", bytes=len(sums), sha256=sums_sha))
     (root / "plan.yaml").write_text("plan\n")
     plan_sha = hashlib.sha256(b"plan\n").hexdigest()
     listed.append(BundleFile(path="plan.yaml", bytes=5, sha256=plan_sha))
@@ -139,7 +143,7 @@ def _sparse_bundle(root: Path, files: int, size: int) -> None:
         created=BundleCreation(at="2026-12-05T15:00:00+00:00", by="t@h", swissai_version="0",
                                python="3"),
         plan=BundlePlan(sha256=plan_sha, model_id="m", vllm_version="0.33.0"),
-        model=BundleModel(manifest_sha256="0" * 64, revision="0" * 40, files=files,
+        model=BundleModel(manifest_sha256=sums_sha, revision="0" * 40, files=files,
                           bytes=files * size),
         files=listed,
     )  # fmt: skip
@@ -172,8 +176,8 @@ def test_ctrl_c_during_verify_is_exit_130_and_the_next_run_resumes(tmp_path: Pat
     assert proc.returncode == 130, err
     assert "interrupted" in err and "run the same command again to resume" in err
     count = int(err.split("note: interrupted: ")[1].split(" ")[0])
-    assert count < 13
+    assert count < 14
     again = swissai("bundle", "verify", str(bundle), "-o", "json")
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)
-    assert doc["ok"] is True and doc["resumed"] == count and doc["checked"] == 13
+    assert doc["ok"] is True and doc["resumed"] == count and doc["checked"] == 14

@@ -585,3 +585,21 @@ def test_abandoned_hashing_stops_running_files_and_skips_queued_ones(tmp_path: P
     assert first[0] == "a"
     results.close()
     assert size <= done["bytes"] < 2 * size
+
+
+def test_verify_cross_checks_the_plan_and_model_manifest_entries(
+    inputs: Inputs, tmp_path: Path
+) -> None:
+    """BUNDLE.json's plan and model sections must agree with the files it lists (a manifest
+    edited by hand, without --sha256, is still caught)."""
+    out = tmp_path / "bundle"
+    _create(inputs, out)
+    data = json.loads((out / "BUNDLE.json").read_text())
+    data["model"]["manifest_sha256"] = "1" * 64
+    data["plan"]["sha256"] = "2" * 64
+    (out / "BUNDLE.json").write_text(json.dumps(data))
+    problems = {(p.path, p.why) for p in verify_bundle(out, restart=True).problems}
+    assert problems == {
+        ("plan.yaml", "does not match the manifest's plan"),
+        ("model/SHA256SUMS", "is not the model manifest BUNDLE.json pins"),
+    }
