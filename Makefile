@@ -67,3 +67,4 @@ bench: install
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/check_throughput.py
 	$(BIN)/python benchmarks/bench_day2.py --records 20
+	$(BIN)/python benchmarks/bundle_hash.py --files 4 --gib 2

@@ -43,6 +43,7 @@ from swissai.models.site import SiteProfile
 from swissai.services.backup import BackupRequest, RestoreRequest
 from swissai.services.bench import BenchOutcome, BenchRequest
 from swissai.services.cost import CostOptions
+from swissai.services.bundle import CreateResult, PushResult, VerifyBundleResult
 from swissai.services.events import Collect, EventSink, Message, Progress, log_events
 from swissai.services.model import ManifestResult, VerifyResult
 from swissai.services.probe import ProbeResult
@@ -63,6 +64,7 @@ __all__ = [
     "Collect",
     "CostOptions",
     "CostResult",
+    "CreateResult",
     "DeployRequest",
     "DeployResult",
     "DestroyResult",
@@ -74,6 +76,7 @@ __all__ = [
     "PlanDiff",
     "ProbeResult",
     "Progress",
+    "PushResult",
     "RenderResult",
     "ReportWritten",
     "RestoreRequest",
@@ -91,9 +94,13 @@ __all__ = [
     "StatusResult",
     "SwissaiError",
     "UpgradeResult",
+    "VerifyBundleResult",
     "VerifyResult",
     "backup",
     "bench",
+    "bundle_create",
+    "bundle_push",
+    "bundle_verify",
     "check",
     "cost",
     "deploy",
@@ -446,6 +453,68 @@ def model_verify(
     from swissai.services.model import verify_model
 
     return verify_model(Path(directory), manifest_sha256, on_event=on_event)
+
+
+def bundle_create(
+    plan_file: str | Path,
+    site_file: str | Path | None,
+    model_dir: str | Path,
+    out: str | Path,
+    *,
+    wheels_dir: str | Path | None = None,
+    part_size: str | None = None,
+    on_event: EventSink = log_events,
+) -> CreateResult:
+    """`swissai bundle create`: an air-gap bundle in `out`; pin `result.manifest_sha256`."""
+    from swissai.services.bundle import create_bundle
+
+    return create_bundle(
+        Path(plan_file),
+        Path(site_file) if site_file is not None else None,
+        Path(model_dir),
+        Path(out),
+        wheels_dir=Path(wheels_dir) if wheels_dir is not None else None,
+        part_size=part_size,
+        on_event=on_event,
+    )
+
+
+def bundle_verify(
+    directory: str | Path,
+    *,
+    sha256: str | None = None,
+    plan_file: str | Path | None = None,
+    restart: bool = False,
+    on_event: EventSink = log_events,
+) -> VerifyBundleResult:
+    """`swissai bundle verify`: re-hash the bundle (`result.ok`, `result.problems`); resumes an
+    interrupted run unless `restart`."""
+    from swissai.services.bundle import verify_bundle
+
+    return verify_bundle(
+        Path(directory),
+        sha256=sha256,
+        plan_file=Path(plan_file) if plan_file is not None else None,
+        restart=restart,
+        on_event=on_event,
+    )
+
+
+def bundle_push(
+    directory: str | Path,
+    registry: str,
+    *,
+    site_out: str | Path = "swissai.yaml",
+    force: bool = False,
+    on_event: EventSink = log_events,
+) -> PushResult:
+    """`swissai bundle push`: images into `registry` (where skopeo/crane is present) and the
+    site profile rewritten to it."""
+    from swissai.services.bundle import push_bundle
+
+    return push_bundle(
+        Path(directory), registry, site_out=Path(site_out), force=force, on_event=on_event
+    )
 
 
 def deploy(request: DeployRequest, *, on_event: EventSink = log_events) -> DeployResult:

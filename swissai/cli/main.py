@@ -159,6 +159,7 @@ def _register() -> None:
     from swissai.cli import (
         backup,
         bench,
+        bundle,
         check,
         cost,
         deploy,
@@ -183,6 +184,7 @@ def _register() -> None:
     app.command("init", help=init.HELP)(init.init)
     app.command("render", help=render.HELP)(render.render)
     app.add_typer(model.app, name="model")
+    app.add_typer(bundle.app, name="bundle")
     app.command("check", help=check.HELP)(check.check)
     app.command("smoke", help=smoke.HELP)(smoke.smoke)
     app.command("bench", help=bench.HELP)(bench.bench)
