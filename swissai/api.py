@@ -42,8 +42,8 @@ from swissai.models.plan import ServePlan
 from swissai.models.site import SiteProfile
 from swissai.services.backup import BackupRequest, RestoreRequest
 from swissai.services.bench import BenchOutcome, BenchRequest
-from swissai.services.cost import CostOptions
 from swissai.services.bundle import CreateResult, PushResult, VerifyBundleResult
+from swissai.services.cost import CostOptions
 from swissai.services.events import Collect, EventSink, Message, Progress, log_events
 from swissai.services.model import ManifestResult, VerifyResult
 from swissai.services.probe import ProbeResult
