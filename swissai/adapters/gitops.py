@@ -30,8 +30,8 @@ def is_kustomize_dir(path: Path) -> bool:
     return path.is_dir() and any((path / name).is_file() for name in KUSTOMIZATION_FILES)
 
 
-def chart_annotations(path: Path) -> dict[str, str]:
-    """Chart.yaml's annotations (where swissai's charts record the planned namespace)."""
+def chart_metadata(path: Path) -> dict[str, Any]:
+    """Chart.yaml of a chart directory, read capped; exit 2 when it is not YAML."""
     import yaml
 
     from swissai.adapters.yaml_safe import WAIVER_LIMITS, read_capped
@@ -40,8 +40,20 @@ def chart_annotations(path: Path) -> dict[str, str]:
         data = yaml.safe_load(read_capped(path / "Chart.yaml", WAIVER_LIMITS))
     except yaml.YAMLError as exc:
         raise InputError(f"{path / 'Chart.yaml'}: not YAML ({exc})") from exc
-    notes = data.get("annotations") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def chart_annotations(path: Path) -> dict[str, str]:
+    """Chart.yaml's annotations (where swissai's charts record the planned namespace)."""
+    notes = chart_metadata(path).get("annotations")
     return {str(k): str(v) for k, v in notes.items()} if isinstance(notes, dict) else {}
+
+
+def chart_name(path: Path) -> str:
+    name = chart_metadata(path).get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{path / 'Chart.yaml'}: no chart name")
+    return name
 
 
 def _load_values(files: list[Path]) -> dict[str, Any]:

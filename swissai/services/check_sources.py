@@ -54,6 +54,7 @@ def render_inputs(
     from swissai.adapters.gitops import (
         build_kustomization,
         chart_annotations,
+        chart_name,
         is_chart_dir,
         render_chart,
     )
@@ -75,7 +76,7 @@ def render_inputs(
                         hint="the chart's NetworkPolicies and routes were made for one "
                         "namespace: render the plan again with the site's namespace",
                     )
-            release = _chart_name(path)
+            release = chart_name(path)
             manifests = render_chart(path, options.values, release, namespace)
             text = "".join(f"---\n{manifests[name]}\n" for name in sorted(manifests))
             every = load_rendered(text, str(path))
@@ -102,15 +103,3 @@ def _is_test_hook(doc: Document) -> bool:
     return isinstance(hook, str) and any(
         part.strip() in ("test", "test-success") for part in hook.split(",")
     )
-
-
-def _chart_name(path: Path) -> str:
-    import yaml
-
-    from swissai.adapters.yaml_safe import WAIVER_LIMITS, read_capped
-
-    data = yaml.safe_load(read_capped(path / "Chart.yaml", WAIVER_LIMITS))
-    name = data.get("name") if isinstance(data, dict) else None
-    if not isinstance(name, str) or not name:
-        raise InputError(f"{path / 'Chart.yaml'}: no chart name")
-    return name
